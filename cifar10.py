@@ -1,0 +1,440 @@
+"""Builds the CIFAR-10 network, its loss and its training ops.
+
+Summary of the functions:
+
+  # Input images and labels for training (see cifar10_input.py).
+  images, labels = cifar10_input.distorted_inputs(data_dir, batch_size)
+
+  # The model's logits.
+  logits = inference(images)
+
+  # The total loss: cross entropy plus weight decay.
+  loss = loss(logits, labels)
+
+  # One step of SGD, with the moving averages that summaries and eval use.
+  train_op = train(loss, global_step, batch_size)
+
+The graph is built with tf.compat.v1 (graph mode) on TensorFlow 2.x. All
+variables come from `tf.compat.v1.get_variable` under a variable scope per
+layer, so that several towers (cifar10_multi_gpu_train.py) can share them.
+This module also fetches the data set (`maybe_download_and_extract`).
+"""
+
+import hashlib
+import os
+import re
+import shutil
+import sys
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+
+from absl import flags
+import tensorflow as tf
+
+import cifar10_input
+from cifar10_cli import UserError
+
+# Flags that both training and evaluation read.
+flags.DEFINE_integer('batch_size', 128, 'Number of images to process in a '
+                     'batch.', lower_bound=1)
+flags.DEFINE_string('data_dir', '/tmp/cifar10_data',
+                    'Path to the CIFAR-10 data directory: the binary files '
+                    'are read from DATA_DIR/cifar-10-batches-bin/.')
+flags.DEFINE_boolean('download', True, 'Download and extract the data set '
+                     'into --data_dir when it is not there yet.')
+flags.DEFINE_string('data_url', None, 'Where to download '
+                    'cifar-10-binary.tar.gz from (default: the official '
+                    'CIFAR-10 site); any URL urllib opens, e.g. a mirror or '
+                    'a file:// path.')
+
+# The data set, as cifar10_input describes it.
+IMAGE_SIZE = cifar10_input.IMAGE_SIZE
+NUM_CLASSES = cifar10_input.NUM_CLASSES
+NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN = cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN
+NUM_EXAMPLES_PER_EPOCH_FOR_EVAL = cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_EVAL
+
+# Constants describing the training process.
+MOVING_AVERAGE_DECAY = 0.9999     # The decay to use for the moving average.
+NUM_EPOCHS_PER_DECAY = 350.0      # Epochs after which learning rate decays.
+LEARNING_RATE_DECAY_FACTOR = 0.1  # Learning rate decay factor.
+INITIAL_LEARNING_RATE = 0.1       # Initial learning rate.
+LOSS_AVERAGE_DECAY = 0.9          # The decay of the loss summaries' averages.
+WEIGHT_DECAY = 0.004              # L2 weight decay of local3 and local4.
+
+# Multi-tower training names each tower's ops with this prefix; summaries
+# drop it so that all towers report under the same tags.
+TOWER_NAME = 'tower'
+
+# The collection that holds the loss terms the total loss sums up.
+LOSSES_COLLECTION = 'losses'
+
+# Local response normalization, as in the tutorial.
+LRN_DEPTH_RADIUS = 4
+LRN_BIAS = 1.0
+LRN_ALPHA = 0.001 / 9.0
+LRN_BETA = 0.75
+
+DATA_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz'
+DATA_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530'
+DATA_ARCHIVE = 'cifar-10-binary.tar.gz'
+
+
+def _summary_tag(name):
+  """Removes the `tower_N/` prefix so that all towers share one tag."""
+  return re.sub(r'^%s_[0-9]+/' % TOWER_NAME, '', name)
+
+
+def scalar_summary(tag, value):
+  """Adds a scalar summary whose tag is exactly `tag`.
+
+  tf.compat.v1.summary.scalar rewrites tags with spaces or parentheses
+  ('cross_entropy (raw)' becomes 'cross_entropy__raw_'); the raw op keeps
+  them, as TensorBoard users of the tutorial know them.
+  """
+  summary = tf.raw_ops.ScalarSummary(tags=tag, values=value)
+  tf.compat.v1.add_to_collection(tf.compat.v1.GraphKeys.SUMMARIES, summary)
+  return summary
+
+
+def _activation_summary(x):
+  """Adds a histogram and the fraction of zeros of a layer's activations.
+
+  A layer whose ReLUs are nearly all zero has stopped learning; these two
+  summaries show it.
+  """
+  tag = _summary_tag(x.op.name)
+  tf.compat.v1.summary.histogram(tag + '/activations', x)
+  tf.compat.v1.summary.scalar(tag + '/sparsity', tf.nn.zero_fraction(x))
+
+
+def _variable(name, shape, stddev, wd=None):
+  """Creates or reuses a truncated-normal initialized variable.
+
+  Args:
+    name: name of the variable within the current variable scope.
+    shape: list of ints.
+    stddev: standard deviation of the truncated normal initializer.
+    wd: if not None, adds wd * l2_loss(variable) to LOSSES_COLLECTION, which
+      `loss()` sums into the total loss.
+  """
+  var = tf.compat.v1.get_variable(
+      name, shape, dtype=tf.float32,
+      initializer=tf.compat.v1.truncated_normal_initializer(stddev=stddev))
+  if wd is not None:
+    weight_decay = tf.multiply(tf.nn.l2_loss(var), wd, name='weight_loss')
+    tf.compat.v1.add_to_collection(LOSSES_COLLECTION, weight_decay)
+  return var
+
+
+def _biases(shape, value):
+  return tf.compat.v1.get_variable(
+      'biases', shape, dtype=tf.float32,
+      initializer=tf.compat.v1.constant_initializer(value))
+
+
+def _conv_relu(images, in_depth, out_depth, bias, scope):
+  """A 5x5, stride-1, SAME convolution with biases and a ReLU."""
+  with tf.compat.v1.variable_scope(scope) as var_scope:
+    kernel = _variable('weights', [5, 5, in_depth, out_depth], stddev=5e-2)
+    conv = tf.nn.conv2d(images, kernel, [1, 1, 1, 1], padding='SAME')
+    pre_activation = tf.nn.bias_add(conv, _biases([out_depth], bias))
+    activation = tf.nn.relu(pre_activation, name=var_scope.name)
+  _activation_summary(activation)
+  return activation
+
+
+def _fully_connected(x, in_size, out_size, stddev, bias, wd, scope,
+                     relu=True):
+  """A fully connected layer (x @ weights + biases), ReLU unless told not."""
+  with tf.compat.v1.variable_scope(scope) as var_scope:
+    weights = _variable('weights', [in_size, out_size], stddev=stddev, wd=wd)
+    pre_activation = tf.matmul(x, weights) + _biases([out_size], bias)
+    if relu:
+      activation = tf.nn.relu(pre_activation, name=var_scope.name)
+    else:
+      activation = tf.identity(pre_activation, name=var_scope.name)
+  _activation_summary(activation)
+  return activation
+
+
+def _max_pool(x, name):
+  return tf.nn.max_pool2d(x, ksize=[1, 3, 3, 1], strides=[1, 2, 2, 1],
+                          padding='SAME', name=name)
+
+
+def _lrn(x, name):
+  return tf.nn.lrn(x, LRN_DEPTH_RADIUS, bias=LRN_BIAS, alpha=LRN_ALPHA,
+                   beta=LRN_BETA, name=name)
+
+
+def inference(images):
+  """Builds the CIFAR-10 model and returns its logits.
+
+  Args:
+    images: float32 [batch, 24, 24, 3]; any batch size.
+
+  Returns:
+    Logits, float32 [batch, NUM_CLASSES]. The softmax is left to the loss,
+    which computes it more stably together with the cross entropy.
+  """
+  conv1 = _conv_relu(images, 3, 64, bias=0.0, scope='conv1')
+  pool1 = _max_pool(conv1, 'pool1')
+  norm1 = _lrn(pool1, 'norm1')
+  conv2 = _conv_relu(norm1, 64, 64, bias=0.1, scope='conv2')
+  norm2 = _lrn(conv2, 'norm2')
+  pool2 = _max_pool(norm2, 'pool2')
+  # Flatten what is left of the image: 6x6 positions of 64 channels.
+  dim = pool2.shape[1] * pool2.shape[2] * pool2.shape[3]
+  flat = tf.reshape(pool2, [-1, dim])
+  local3 = _fully_connected(flat, dim, 384, stddev=0.04, bias=0.1,
+                            wd=WEIGHT_DECAY, scope='local3')
+  local4 = _fully_connected(local3, 384, 192, stddev=0.04, bias=0.1,
+                            wd=WEIGHT_DECAY, scope='local4')
+  return _fully_connected(local4, 192, NUM_CLASSES, stddev=1 / 192.0,
+                          bias=0.0, wd=None, scope='softmax_linear',
+                          relu=False)
+
+
+def loss(logits, labels):
+  """Returns the total loss: mean cross entropy plus the weight decay terms.
+
+  The terms are also kept in LOSSES_COLLECTION for the loss summaries. Only
+  the terms created under the current name scope count, so that each tower
+  of a multi-tower model adds up its own.
+
+  Args:
+    logits: from inference().
+    labels: int32 [batch], class numbers.
+  """
+  cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
+      labels=tf.cast(labels, tf.int64), logits=logits,
+      name='cross_entropy_per_example')
+  cross_entropy_mean = tf.reduce_mean(cross_entropy, name='cross_entropy')
+  tf.compat.v1.add_to_collection(LOSSES_COLLECTION, cross_entropy_mean)
+  return tf.add_n(_current_scope_losses(), name='total_loss')
+
+
+def _current_scope_losses():
+  """The LOSSES_COLLECTION terms created in the current name scope."""
+  scope = tf.compat.v1.get_default_graph().get_name_scope()
+  return tf.compat.v1.get_collection(LOSSES_COLLECTION,
+                                     scope + '/' if scope else None)
+
+
+def learning_rate(global_step, examples_per_step):
+  """The learning rate: INITIAL_LEARNING_RATE, decayed in steps.
+
+  It drops by LEARNING_RATE_DECAY_FACTOR every NUM_EPOCHS_PER_DECAY epochs,
+  counted in global steps of `examples_per_step` examples.
+  """
+  batches_per_epoch = NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN / examples_per_step
+  decay_steps = int(batches_per_epoch * NUM_EPOCHS_PER_DECAY)
+  lr = tf.compat.v1.train.exponential_decay(
+      INITIAL_LEARNING_RATE, global_step, decay_steps,
+      LEARNING_RATE_DECAY_FACTOR, staircase=True)
+  tf.compat.v1.summary.scalar('learning_rate', lr)
+  return lr
+
+
+def add_loss_summaries(total_loss):
+  """Keeps 0.9 moving averages of the losses and summarizes raw and average.
+
+  A single batch's loss is noisy; the average shows the trend. Raw values
+  are tagged '<name> (raw)', averages '<name>'.
+
+  Returns:
+    The op that updates the averages; run it with each training step.
+  """
+  losses = _current_scope_losses() + [total_loss]
+  averages = tf.compat.v1.train.ExponentialMovingAverage(
+      LOSS_AVERAGE_DECAY, name='avg')
+  update = averages.apply(losses)
+  for l in losses:
+    tag = _summary_tag(l.op.name)
+    scalar_summary(tag + ' (raw)', l)
+    scalar_summary(tag, averages.average(l))
+  return update
+
+
+def apply_gradients(optimizer, grads_and_vars, global_step):
+  """Applies the gradients, then updates the variables' moving averages.
+
+  Evaluation reads the averages (see `variables_to_restore`), which are less
+  noisy than the last step's weights.
+
+  Returns:
+    The training op: one step of SGD plus the averages' update.
+  """
+  apply_op = optimizer.apply_gradients(grads_and_vars, global_step=global_step)
+  for var in tf.compat.v1.trainable_variables():
+    tf.compat.v1.summary.histogram(var.op.name, var)
+  for grad, var in grads_and_vars:
+    if grad is not None:
+      tf.compat.v1.summary.histogram(var.op.name + '/gradients', grad)
+  averages = tf.compat.v1.train.ExponentialMovingAverage(
+      MOVING_AVERAGE_DECAY, num_updates=global_step)
+  with tf.control_dependencies([apply_op]):
+    return averages.apply(tf.compat.v1.trainable_variables())
+
+
+def train(total_loss, global_step, batch_size):
+  """Builds one training step on a single device.
+
+  Args:
+    total_loss: from loss().
+    global_step: the global step variable; the step increments it by one.
+    batch_size: examples per step, for the learning-rate schedule.
+
+  Returns:
+    The training op.
+  """
+  lr = learning_rate(global_step, batch_size)
+  loss_averages_op = add_loss_summaries(total_loss)
+  optimizer = tf.compat.v1.train.GradientDescentOptimizer(lr)
+  with tf.control_dependencies([loss_averages_op]):
+    grads = optimizer.compute_gradients(total_loss)
+  return apply_gradients(optimizer, grads, global_step)
+
+
+def variables_to_restore():
+  """Maps checkpoint names to variables so that they load the averages.
+
+  Every trainable variable is restored from its moving average; other
+  variables (the global step) from themselves.
+  """
+  averages = tf.compat.v1.train.ExponentialMovingAverage(MOVING_AVERAGE_DECAY)
+  return averages.variables_to_restore()
+
+
+def prepare_data():
+  """What the scripts call first: fetches the data as the flags say."""
+  if flags.FLAGS.download:
+    maybe_download_and_extract(flags.FLAGS.data_dir, flags.FLAGS.data_url)
+
+
+def maybe_download_and_extract(data_dir, url=None, md5=DATA_MD5):
+  """Makes sure DATA_DIR/cifar-10-batches-bin exists, downloading if need be.
+
+  The archive is downloaded to a temporary name, its MD5 checked, and its
+  members checked before anything is extracted; extraction goes to a
+  temporary folder that is renamed into place only when complete. An
+  interrupted run thus never leaves files that a later run would take for
+  good data.
+
+  Args:
+    data_dir: the data folder; created if missing.
+    url: where to fetch the archive; DATA_URL if None.
+    md5: the archive's expected MD5 hex digest.
+
+  Raises:
+    UserError: the download failed, the archive is corrupt or unsafe, or
+      data_dir is not a folder.
+  """
+  dest = cifar10_input.batches_dir(data_dir)
+  if os.path.isdir(dest):
+    return
+  if os.path.exists(data_dir) and not os.path.isdir(data_dir):
+    raise cifar10_input.DataError(
+        'data_dir %s is a file, not a folder: pass --data_dir=DIR where '
+        'DIR/%s holds the CIFAR-10 binary files' %
+        (data_dir, cifar10_input.BATCHES_DIR))
+  os.makedirs(data_dir, exist_ok=True)
+  archive = os.path.join(data_dir, DATA_ARCHIVE)
+  if not os.path.exists(archive):
+    _download(url or DATA_URL, archive, md5)
+  elif _md5(archive) != md5:
+    # An archive the user put there: report it, never delete it.
+    raise UserError('%s has MD5 %s, not %s: it is damaged or not the CIFAR-10 '
+                    'binary archive; delete it and run again' %
+                    (archive, _md5(archive), md5))
+  _safe_extract(archive, data_dir, cifar10_input.BATCHES_DIR)
+
+
+def _download(url, archive, md5):
+  """Downloads `url` to `archive`, showing progress, via a temporary file.
+
+  A downloaded file whose MD5 is wrong is removed here: it was never the
+  user's.
+  """
+  partial = archive + '.part'
+
+  def progress(count, block_size, total_size):
+    if total_size > 0:
+      done = min(100.0, 100.0 * count * block_size / total_size)
+      sys.stdout.write('\r>> Downloading %s %.1f%%' % (DATA_ARCHIVE, done))
+      sys.stdout.flush()
+
+  try:
+    urllib.request.urlretrieve(url, partial, progress)
+  except (urllib.error.URLError, OSError, ValueError) as e:
+    _remove_quietly(partial)
+    raise UserError(
+        'could not download %s (%s): download %s yourself and put it in %s, '
+        'or extract it there so that %s exists, then run again' %
+        (url, getattr(e, 'reason', e), DATA_ARCHIVE, os.path.dirname(archive),
+         cifar10_input.BATCHES_DIR))
+  sys.stdout.write('\n')
+  digest = _md5(partial)
+  if digest != md5:
+    _remove_quietly(partial)
+    raise UserError('the file downloaded from %s has MD5 %s, not %s: it is '
+                    'not the CIFAR-10 binary archive; check --data_url' %
+                    (url, digest, md5))
+  os.replace(partial, archive)
+  print('Downloaded %s, %d bytes.' % (archive, os.path.getsize(archive)))
+
+
+def _remove_quietly(path):
+  try:
+    os.remove(path)
+  except OSError:
+    pass
+
+
+def _md5(path):
+  digest = hashlib.md5()
+  with open(path, 'rb') as f:
+    for block in iter(lambda: f.read(1 << 20), b''):
+      digest.update(block)
+  return digest.hexdigest()
+
+
+def _safe_extract(archive, data_dir, folder):
+  """Extracts `folder` from `archive` into `data_dir`, all or nothing.
+
+  Refuses archives with absolute paths, '..' components, links or special
+  files, any of which could write outside data_dir.
+  """
+  staging = tempfile.mkdtemp(prefix='.extract-', dir=data_dir)
+  try:
+    with tarfile.open(archive, 'r:gz') as tar:
+      members = tar.getmembers()
+      for member in members:
+        _check_member(member, archive)
+      # Python's 'data' filter (3.11.4+) is a second guard beside ours.
+      extra = {'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}
+      tar.extractall(staging, members=members, **extra)
+    extracted = os.path.join(staging, folder)
+    if not os.path.isdir(extracted):
+      raise UserError('%s has no %s folder: it is not the CIFAR-10 binary '
+                      'archive' % (archive, folder))
+    os.rename(extracted, os.path.join(data_dir, folder))
+  except (tarfile.TarError, EOFError, OSError) as e:
+    raise UserError('could not extract %s (%s): delete it and run again' %
+                    (archive, e))
+  finally:
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _check_member(member, archive):
+  """Raises UserError if a tar member could land outside the target folder."""
+  parts = member.name.replace('\\', '/').split('/')
+  if (os.path.isabs(member.name) or member.name.startswith('/')
+      or '..' in parts):
+    raise UserError('%s has a member %r outside its folder; refusing to '
+                    'extract it' % (archive, member.name))
+  if not (member.isfile() or member.isdir()):
+    raise UserError('%s has a link or special file %r; refusing to extract '
+                    'it' % (archive, member.name))

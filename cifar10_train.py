@@ -1,0 +1,256 @@
+"""Trains the CIFAR-10 model on one device, and holds the training loop.
+
+Usage:
+  python cifar10_train.py --data_dir=/tmp/cifar10_data --train_dir=/tmp/cifar10_train
+
+Every --log_frequency steps it prints
+
+  2026-11-22 15:04:05.123456: step 120, loss = 3.98 (1150.2 examples/sec; 0.111 sec/batch)
+
+and it writes checkpoints (model.ckpt-STEP) and summaries into --train_dir.
+Started again with the same --train_dir, it resumes from the newest
+checkpoint; it never deletes what is there. Ctrl-C or SIGTERM saves a
+checkpoint at the current step before exiting.
+
+`run_training` is the loop itself; cifar10_multi_gpu_train.py runs the same
+loop with a multi-tower model.
+"""
+
+import datetime
+import math
+import os
+import signal
+import time
+
+from absl import flags
+import tensorflow as tf
+
+import cifar10
+import cifar10_checkpoint
+import cifar10_cli
+import cifar10_input
+from cifar10_cli import UserError
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string('train_dir', '/tmp/cifar10_train',
+                    'Directory where to write event logs and checkpoints; '
+                    'training resumes from the newest checkpoint there.')
+flags.DEFINE_integer('max_steps', 1000000, 'Number of batches to run.',
+                     lower_bound=1)
+flags.DEFINE_boolean('log_device_placement', False,
+                     'Whether to log device placement.')
+flags.DEFINE_integer('log_frequency', 10,
+                     'How often (in steps) to log results to the console.',
+                     lower_bound=1)
+flags.DEFINE_integer('save_checkpoint_secs', 600,
+                     'Save a checkpoint every this many seconds; 0: never by '
+                     'time.', lower_bound=0)
+flags.DEFINE_integer('save_checkpoint_steps', 0,
+                     'Save a checkpoint every this many steps; 0: never by '
+                     'step count.', lower_bound=0)
+flags.DEFINE_integer('keep_checkpoint_max', 5,
+                     'How many of the newest checkpoints to keep.',
+                     lower_bound=1)
+flags.DEFINE_integer('summary_steps', 100,
+                     'Write summaries every this many steps; 0: never.',
+                     lower_bound=0)
+
+CHECKPOINT_BASENAME = 'model.ckpt'
+
+# Stop signals the loop turns into "save, then exit".
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def session_config(cpu_devices=1):
+  """The session options shared by the training scripts.
+
+  Args:
+    cpu_devices: how many logical CPU devices to create, for towers on a
+      machine without enough GPUs.
+  """
+  return tf.compat.v1.ConfigProto(
+      allow_soft_placement=True,
+      log_device_placement=FLAGS.log_device_placement,
+      device_count={'CPU': cpu_devices})
+
+
+def single_device_model(next_batch, global_step):
+  """Builds the single-device training graph.
+
+  Args:
+    next_batch: function returning the next (images, labels) batch.
+    global_step: the global step variable.
+
+  Returns:
+    (train_op, total_loss).
+  """
+  images, labels = next_batch()
+  tf.compat.v1.summary.image('images', images)
+  logits = cifar10.inference(images)
+  total_loss = cifar10.loss(logits, labels)
+  return cifar10.train(total_loss, global_step, FLAGS.batch_size), total_loss
+
+
+class _StopRequest(object):
+  """Records Ctrl-C / SIGTERM so that the loop can save before exiting."""
+
+  def __init__(self):
+    self.signum = None
+    self._previous = {}
+
+  def __enter__(self):
+    for signum in STOP_SIGNALS:
+      self._previous[signum] = signal.signal(signum, self._handle)
+    return self
+
+  def __exit__(self, *unused):
+    for signum, handler in self._previous.items():
+      signal.signal(signum, handler)
+
+  def _handle(self, signum, unused_frame):
+    self.signum = signum
+
+
+class _CheckpointSchedule(object):
+  """Decides when to save: every N steps and/or every S seconds."""
+
+  def __init__(self, every_steps, every_secs, step):
+    self._every_steps = every_steps
+    self._every_secs = every_secs
+    self._last_step = step
+    self._last_time = time.time()
+
+  def due(self, step):
+    if self._every_steps and step - self._last_step >= self._every_steps:
+      return True
+    return bool(self._every_secs and
+                time.time() - self._last_time >= self._every_secs)
+
+  def saved(self, step):
+    self._last_step = step
+    self._last_time = time.time()
+
+  def saved_at(self, step):
+    return self._last_step == step
+
+
+def _prepare_train_dir(train_dir):
+  if os.path.exists(train_dir) and not os.path.isdir(train_dir):
+    raise UserError('train_dir %s is a file, not a folder: pass '
+                    '--train_dir=DIR' % train_dir)
+  os.makedirs(train_dir, exist_ok=True)
+
+
+def _restore_or_initialize(sess, saver, var_map, init_op, global_step):
+  """Resumes from the newest checkpoint in --train_dir, or initializes.
+
+  Returns:
+    The global step training continues from.
+  """
+  checkpoint = cifar10_checkpoint.latest(FLAGS.train_dir)
+  if checkpoint is None:
+    sess.run(init_op)
+    return 0
+  cifar10_checkpoint.restore(sess, saver, var_map, checkpoint)
+  step = sess.run(global_step)
+  print('Resuming from %s at step %d.' % (checkpoint, step), flush=True)
+  return step
+
+
+def run_training(build_train_op, examples_per_step, config):
+  """Trains until --max_steps: the loop both training scripts share.
+
+  Args:
+    build_train_op: function (next_batch, global_step) -> (train_op,
+      total_loss) that builds the model; next_batch() returns a new
+      (images, labels) batch from the shared input pipeline each call.
+    examples_per_step: examples one step trains on, for examples/sec.
+    config: tf.compat.v1.ConfigProto for the session.
+
+  Returns:
+    The process exit status: 0 when --max_steps was reached, 128 + signal
+    number when stopped by a signal.
+  """
+  _prepare_train_dir(FLAGS.train_dir)
+  with tf.Graph().as_default() as graph:
+    global_step = tf.compat.v1.train.get_or_create_global_step()
+    with tf.device('/cpu:0'):
+      iterator = tf.compat.v1.data.make_one_shot_iterator(
+          cifar10_input.train_dataset(FLAGS.data_dir, FLAGS.batch_size))
+
+    def next_batch():
+      with tf.device('/cpu:0'):
+        return iterator.get_next()
+
+    train_op, total_loss = build_train_op(next_batch, global_step)
+    var_map = {v.op.name: v for v in tf.compat.v1.global_variables()}
+    saver = tf.compat.v1.train.Saver(
+        var_map, max_to_keep=FLAGS.keep_checkpoint_max)
+    summary_op = tf.compat.v1.summary.merge_all()
+    init_op = tf.compat.v1.global_variables_initializer()
+    with tf.compat.v1.Session(config=config) as sess:
+      step = _restore_or_initialize(sess, saver, var_map, init_op, global_step)
+      if step >= FLAGS.max_steps:
+        print('Already at step %d, --max_steps=%d: nothing to do.' %
+              (step, FLAGS.max_steps))
+        return 0
+      writer = tf.compat.v1.summary.FileWriter(FLAGS.train_dir, graph)
+      graph.finalize()
+      with _StopRequest() as stop:
+        step = _loop(sess, train_op, total_loss, summary_op, writer, saver,
+                     step, examples_per_step, stop)
+      writer.close()
+      if stop.signum is not None:
+        print('Stopped by signal %d at step %d; newest checkpoint: %s.' %
+              (stop.signum, step, cifar10_checkpoint.latest(FLAGS.train_dir)),
+              flush=True)
+        return 128 + stop.signum
+  return 0
+
+
+def _loop(sess, train_op, total_loss, summary_op, writer, saver, step,
+          examples_per_step, stop):
+  """Runs training steps from `step`; returns the step it stopped at."""
+  schedule = _CheckpointSchedule(FLAGS.save_checkpoint_steps,
+                                 FLAGS.save_checkpoint_secs, step)
+  checkpoint_path = os.path.join(FLAGS.train_dir, CHECKPOINT_BASENAME)
+  window_start, window_steps = time.time(), 0
+  while step < FLAGS.max_steps and stop.signum is None:
+    write_summary = (summary_op is not None and FLAGS.summary_steps and
+                     step % FLAGS.summary_steps == 0)
+    fetches = [train_op, total_loss] + ([summary_op] if write_summary else [])
+    with cifar10_input.explain_data_errors():
+      results = sess.run(fetches)
+    step += 1
+    window_steps += 1
+    loss_value = results[1]
+    if math.isnan(loss_value):
+      raise UserError('model diverged with loss = NaN at step %d; the '
+                      'checkpoints in %s are from before it; lower the '
+                      'learning rate or check the data' %
+                      (step, FLAGS.train_dir))
+    if write_summary:
+      writer.add_summary(results[2], step)
+    if step % FLAGS.log_frequency == 0:
+      duration = time.time() - window_start
+      print('%s: step %d, loss = %.2f (%.1f examples/sec; %.3f sec/batch)' %
+            (datetime.datetime.now(), step, loss_value,
+             examples_per_step * window_steps / duration,
+             duration / window_steps), flush=True)
+      window_start, window_steps = time.time(), 0
+    if schedule.due(step):
+      saver.save(sess, checkpoint_path, global_step=step)
+      schedule.saved(step)
+  if not schedule.saved_at(step):
+    saver.save(sess, checkpoint_path, global_step=step)
+  return step
+
+
+def main(unused_argv):
+  cifar10.prepare_data()
+  return run_training(single_device_model, FLAGS.batch_size, session_config())
+
+
+if __name__ == '__main__':
+  cifar10_cli.run(main)

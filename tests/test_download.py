@@ -1,0 +1,143 @@
+"""Tests of maybe_download_and_extract with archives served from this machine."""
+
+import functools
+import hashlib
+import http.server
+import io
+import os
+import pathlib
+import tarfile
+import threading
+
+import pytest
+
+import cifar10
+import cifar10_input
+from cifar10_cli import UserError
+from conftest import make_data_dir
+
+
+def _md5(path):
+  return hashlib.md5(pathlib.Path(path).read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def good_archive(tmp_path):
+  """A cifar-10-binary.tar.gz of a small data set, laid out as the real one."""
+  source = make_data_dir(tmp_path / 'source')
+  archive = tmp_path / 'served' / cifar10.DATA_ARCHIVE
+  archive.parent.mkdir()
+  with tarfile.open(archive, 'w:gz') as tar:
+    tar.add(cifar10_input.batches_dir(source), arcname=cifar10_input.BATCHES_DIR)
+  return archive
+
+
+@pytest.fixture
+def http_url():
+  """Serves a folder over HTTP on localhost; yields a url(folder, name)."""
+  servers = []
+
+  def url(folder, name):
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(folder))
+    server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    servers.append(server)
+    return 'http://127.0.0.1:%d/%s' % (server.server_address[1], name)
+
+  yield url
+  for server in servers:
+    server.shutdown()
+    server.server_close()
+
+
+def _leftovers(data_dir):
+  """Everything in data_dir besides the archive and the data folder."""
+  return sorted(set(os.listdir(data_dir)) -
+                {cifar10.DATA_ARCHIVE, cifar10_input.BATCHES_DIR})
+
+
+def test_download_over_http_extracts_the_data(tmp_path, good_archive,
+                                              http_url, capsys):
+  data_dir = tmp_path / 'data'
+  url = http_url(good_archive.parent, good_archive.name)
+  cifar10.maybe_download_and_extract(str(data_dir), url, _md5(good_archive))
+  assert 'Downloading cifar-10-binary.tar.gz 100.0%' in capsys.readouterr().out
+  assert len(cifar10_input.data_files(str(data_dir))) == 5
+  assert len(cifar10_input.data_files(str(data_dir), 'test')) == 1
+  assert _leftovers(data_dir) == []
+  # A second call finds the data and touches nothing.
+  cifar10.maybe_download_and_extract(str(data_dir), 'http://127.0.0.1:1/x')
+
+
+def test_wrong_checksum_leaves_nothing_behind(tmp_path, good_archive):
+  data_dir = tmp_path / 'data'
+  with pytest.raises(UserError, match='has MD5 .*not 0123'):
+    cifar10.maybe_download_and_extract(
+        str(data_dir), good_archive.as_uri(), '0123' * 8)
+  assert os.listdir(data_dir) == []
+
+
+def test_users_own_bad_archive_is_reported_not_deleted(tmp_path, good_archive):
+  data_dir = tmp_path / 'data'
+  data_dir.mkdir()
+  archive = data_dir / cifar10.DATA_ARCHIVE
+  archive.write_bytes(b'not a tarball')
+  with pytest.raises(UserError, match='delete it and run again'):
+    cifar10.maybe_download_and_extract(
+        str(data_dir), good_archive.as_uri(), _md5(good_archive))
+  assert archive.read_bytes() == b'not a tarball'
+
+
+def _archive_with(tmp_path, add_member):
+  """Writes an archive with a normal data folder plus one member of ours."""
+  path = tmp_path / 'evil' / cifar10.DATA_ARCHIVE
+  path.parent.mkdir()
+  with tarfile.open(path, 'w:gz') as tar:
+    info = tarfile.TarInfo(cifar10_input.BATCHES_DIR + '/test_batch.bin')
+    info.size = 3073
+    tar.addfile(info, io.BytesIO(b'\0' * 3073))
+    add_member(tar)
+  return path
+
+
+def _escape_member(tar):
+  info = tarfile.TarInfo(cifar10_input.BATCHES_DIR + '/../../escaped.txt')
+  info.size = 4
+  tar.addfile(info, io.BytesIO(b'oops'))
+
+
+def _link_member(tar):
+  info = tarfile.TarInfo(cifar10_input.BATCHES_DIR + '/data_batch_1.bin')
+  info.type = tarfile.SYMTYPE
+  info.linkname = '/etc/passwd'
+  tar.addfile(info)
+
+
+@pytest.mark.parametrize('add_member,message', [
+    (_escape_member, 'outside its folder'),
+    (_link_member, 'link or special file'),
+])
+def test_unsafe_archive_is_refused(tmp_path, add_member, message):
+  archive = _archive_with(tmp_path, add_member)
+  data_dir = tmp_path / 'deep' / 'data'
+  with pytest.raises(UserError, match=message):
+    cifar10.maybe_download_and_extract(str(data_dir), archive.as_uri(),
+                                       _md5(archive))
+  assert not (tmp_path / 'escaped.txt').exists()
+  assert not (tmp_path / 'deep' / 'escaped.txt').exists()
+  assert _leftovers(data_dir) == []
+
+
+def test_unreachable_url_says_how_to_supply_the_files(tmp_path):
+  data_dir = tmp_path / 'data'
+  with pytest.raises(UserError) as error:
+    cifar10.maybe_download_and_extract(str(data_dir), 'http://127.0.0.1:1/x')
+  message = str(error.value)
+  assert message.startswith('could not download http://127.0.0.1:1/x')
+  assert 'put it in' in message and '\n' not in message
+  assert os.listdir(data_dir) == []
+
+
+def test_existing_data_is_used_without_network(data_dir):
+  cifar10.maybe_download_and_extract(data_dir, 'http://127.0.0.1:1/x')

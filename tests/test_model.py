@@ -1,0 +1,151 @@
+"""Tests of cifar10: the network's shape, its loss, its schedule, its averages."""
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import cifar10
+import cifar10_checkpoint
+
+EXPECTED_VARIABLES = {
+    'conv1/weights': [5, 5, 3, 64],
+    'conv1/biases': [64],
+    'conv2/weights': [5, 5, 64, 64],
+    'conv2/biases': [64],
+    'local3/weights': [2304, 384],
+    'local3/biases': [384],
+    'local4/weights': [384, 192],
+    'local4/biases': [192],
+    'softmax_linear/weights': [192, 10],
+    'softmax_linear/biases': [10],
+}
+
+
+def _global_variable(name):
+  return [v for v in tf.compat.v1.global_variables() if v.op.name == name][0]
+
+
+def _images(batch, seed=0):
+  return np.random.RandomState(seed).normal(
+      size=(batch, 24, 24, 3)).astype(np.float32)
+
+
+def test_variables_and_parameter_count():
+  with tf.Graph().as_default():
+    cifar10.inference(tf.constant(_images(2)))
+    variables = tf.compat.v1.trainable_variables()
+    shapes = {v.op.name: v.shape.as_list() for v in variables}
+    assert shapes == EXPECTED_VARIABLES
+    assert sum(np.prod(s) for s in shapes.values()) == 1068298
+
+
+def test_initial_values_follow_the_tutorial():
+  with tf.Graph().as_default():
+    cifar10.inference(tf.constant(_images(2)))
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      values = {v.op.name: sess.run(v)
+                for v in tf.compat.v1.trainable_variables()}
+  biases = {'conv1': 0.0, 'conv2': 0.1, 'local3': 0.1, 'local4': 0.1,
+            'softmax_linear': 0.0}
+  stddevs = {'conv1': 5e-2, 'conv2': 5e-2, 'local3': 0.04, 'local4': 0.04,
+             'softmax_linear': 1 / 192.0}
+  for layer, bias in biases.items():
+    assert np.all(values[layer + '/biases'] == np.float32(bias))
+    weights = values[layer + '/weights']
+    # Truncated at 2 stddevs, which shrinks the spread to about 0.88 of it.
+    assert np.abs(weights).max() <= 2 * stddevs[layer] + 1e-7
+    assert weights.std() == pytest.approx(0.88 * stddevs[layer], rel=0.1)
+
+
+def test_any_batch_size_works():
+  with tf.Graph().as_default():
+    images = tf.compat.v1.placeholder(tf.float32, [None, 24, 24, 3])
+    logits = cifar10.inference(images)
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      for batch in (1, 7, 128):
+        out = sess.run(logits, {images: _images(batch)})
+        assert out.shape == (batch, 10)
+
+
+def test_total_loss_is_cross_entropy_plus_weight_decay():
+  labels = np.array([0, 3, 9, 3, 1], dtype=np.int32)
+  with tf.Graph().as_default():
+    logits = cifar10.inference(tf.constant(_images(5)))
+    total = cifar10.loss(logits, tf.constant(labels))
+    variables = {v.op.name: v for v in tf.compat.v1.trainable_variables()}
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      total_value, logit_values, w3, w4 = sess.run(
+          [total, logits, variables['local3/weights'],
+           variables['local4/weights']])
+  z = logit_values.astype(np.float64)
+  log_softmax = z - z.max(1, keepdims=True)
+  log_softmax -= np.log(np.exp(log_softmax).sum(1, keepdims=True))
+  cross_entropy = -log_softmax[np.arange(5), labels].mean()
+  decay = 0.004 * ((w3.astype(np.float64) ** 2).sum() / 2 +
+                   (w4.astype(np.float64) ** 2).sum() / 2)
+  assert total_value == pytest.approx(cross_entropy + decay, rel=1e-5)
+
+
+def test_learning_rate_schedule():
+  decay_steps = int(50000 / 128 * 350)
+  assert decay_steps == 136718
+  with tf.Graph().as_default():
+    step = tf.compat.v1.placeholder(tf.int64, [])
+    lr = cifar10.learning_rate(step, 128)
+    with tf.compat.v1.Session() as sess:
+      at = lambda s: sess.run(lr, {step: s})
+      assert at(0) == pytest.approx(0.1)
+      assert at(decay_steps - 1) == pytest.approx(0.1)
+      assert at(decay_steps) == pytest.approx(0.01)
+      assert at(2 * decay_steps) == pytest.approx(0.001)
+
+
+def test_train_step_updates_weights_and_their_averages():
+  with tf.Graph().as_default():
+    global_step = tf.compat.v1.train.get_or_create_global_step()
+    logits = cifar10.inference(tf.constant(_images(8)))
+    total = cifar10.loss(logits, tf.constant(np.arange(8) % 10))
+    train_op = cifar10.train(total, global_step, 8)
+    weights = _global_variable('local4/weights')
+    average = _global_variable('local4/weights/ExponentialMovingAverage')
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      before = sess.run(weights)
+      sess.run(train_op)
+      after, avg, step = sess.run([weights, average, global_step])
+  assert step == 1
+  assert not np.allclose(before, after)
+  # num_updates = 1 makes the decay min(0.9999, 2/11).
+  decay = 2.0 / 11.0
+  np.testing.assert_allclose(avg, decay * before + (1 - decay) * after,
+                             rtol=1e-5, atol=1e-7)
+
+
+def test_eval_restores_the_averages_not_the_raw_weights(tmp_path):
+  prefix = str(tmp_path / 'model.ckpt')
+  with tf.Graph().as_default():
+    global_step = tf.compat.v1.train.get_or_create_global_step()
+    logits = cifar10.inference(tf.constant(_images(2)))
+    total = cifar10.loss(logits, tf.constant([1, 2]))
+    train_op = cifar10.train(total, global_step, 2)
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      for _ in range(3):
+        sess.run(train_op)
+      raw = sess.run(_global_variable('softmax_linear/weights'))
+      averaged = sess.run(
+          _global_variable('softmax_linear/weights/ExponentialMovingAverage'))
+      tf.compat.v1.train.Saver().save(sess, prefix, global_step=3)
+  assert not np.allclose(raw, averaged)
+  with tf.Graph().as_default():
+    tf.compat.v1.train.get_or_create_global_step()
+    cifar10.inference(tf.constant(_images(2)))
+    var_map = cifar10.variables_to_restore()
+    saver = tf.compat.v1.train.Saver(var_map)
+    with tf.compat.v1.Session() as sess:
+      cifar10_checkpoint.restore(sess, saver, var_map, prefix + '-3')
+      restored = sess.run(_global_variable('softmax_linear/weights'))
+  np.testing.assert_array_equal(restored, averaged)
