@@ -81,32 +81,66 @@ DATA_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530'
 DATA_ARCHIVE = 'cifar-10-binary.tar.gz'
 
 
-def _summary_tag(name):
+def summary_tag(name):
   """Removes the `tower_N/` prefix so that all towers share one tag."""
   return re.sub(r'^%s_[0-9]+/' % TOWER_NAME, '', name)
 
 
-def scalar_summary(tag, value):
-  """Adds a scalar summary whose tag is exactly `tag`.
-
-  tf.compat.v1.summary.scalar rewrites tags with spaces or parentheses
-  ('cross_entropy (raw)' becomes 'cross_entropy__raw_'); the raw op keeps
-  them, as TensorBoard users of the tutorial know them.
-  """
-  summary = tf.raw_ops.ScalarSummary(tags=tag, values=value)
+def _add_summary(summary):
   tf.compat.v1.add_to_collection(tf.compat.v1.GraphKeys.SUMMARIES, summary)
   return summary
 
 
-def _activation_summary(x):
+# The summary helpers below write exactly the tag they are given.
+# tf.compat.v1.summary.* prefix the current name scope (tower_0/...) and
+# rewrite tags with spaces or parentheses ('cross_entropy (raw)' becomes
+# 'cross_entropy__raw_'); the raw ops keep the tags the tutorial's users know.
+
+
+def scalar_summary(tag, value):
+  """Adds a scalar summary tagged exactly `tag`."""
+  return _add_summary(tf.raw_ops.ScalarSummary(tags=tag, values=value))
+
+
+def histogram_summary(tag, values):
+  """Adds a histogram summary tagged exactly `tag`."""
+  return _add_summary(tf.raw_ops.HistogramSummary(tag=tag, values=values))
+
+
+def image_summary(tag, images, max_images=3):
+  """Adds the first `max_images` float images as one summary tagged `tag`.
+
+  The legacy ImageSummary op would tag them '<tag>/image/0', ...; this
+  writes TensorBoard's image format (width, height, then PNGs), each image
+  stretched from its own minimum to maximum so that standardized inputs are
+  visible.
+  """
+  shown = images[:max_images]
+  low = tf.reduce_min(shown, axis=[1, 2, 3], keepdims=True)
+  high = tf.reduce_max(shown, axis=[1, 2, 3], keepdims=True)
+  pixels = tf.cast(255.0 * (shown - low) / tf.maximum(high - low, 1e-6),
+                   tf.uint8)
+  pngs = tf.map_fn(tf.image.encode_png, pixels,
+                   fn_output_signature=tf.string)
+  shape = tf.shape(pixels)
+  tensor = tf.concat(
+      [tf.strings.as_string([shape[2], shape[1]]), pngs], axis=0)
+  metadata = tf.compat.v1.SummaryMetadata(
+      plugin_data=tf.compat.v1.SummaryMetadata.PluginData(
+          plugin_name='images'))
+  return _add_summary(tf.raw_ops.TensorSummaryV2(
+      tag=tag, tensor=tensor,
+      serialized_summary_metadata=metadata.SerializeToString()))
+
+
+def _activation_summary(x, layer):
   """Adds a histogram and the fraction of zeros of a layer's activations.
 
   A layer whose ReLUs are nearly all zero has stopped learning; these two
-  summaries show it.
+  summaries show it, tagged '<layer>/activations' and '<layer>/sparsity'.
   """
-  tag = _summary_tag(x.op.name)
-  tf.compat.v1.summary.histogram(tag + '/activations', x)
-  tf.compat.v1.summary.scalar(tag + '/sparsity', tf.nn.zero_fraction(x))
+  histogram_summary(layer + '/activations', x)
+  scalar_summary(layer + '/sparsity', tf.nn.zero_fraction(x))
 
 
 def _variable(name, shape, stddev, wd=None):
@@ -141,7 +175,7 @@ def _conv_relu(images, in_depth, out_depth, bias, scope):
     conv = tf.nn.conv2d(images, kernel, [1, 1, 1, 1], padding='SAME')
     pre_activation = tf.nn.bias_add(conv, _biases([out_depth], bias))
     activation = tf.nn.relu(pre_activation, name=var_scope.name)
-  _activation_summary(activation)
+  _activation_summary(activation, scope)
   return activation
 
 
@@ -155,7 +189,7 @@ def _fully_connected(x, in_size, out_size, stddev, bias, wd, scope,
       activation = tf.nn.relu(pre_activation, name=var_scope.name)
     else:
       activation = tf.identity(pre_activation, name=var_scope.name)
-  _activation_summary(activation)
+  _activation_summary(activation, scope)
   return activation
 
 
@@ -213,10 +247,10 @@ def loss(logits, labels):
       name='cross_entropy_per_example')
   cross_entropy_mean = tf.reduce_mean(cross_entropy, name='cross_entropy')
   tf.compat.v1.add_to_collection(LOSSES_COLLECTION, cross_entropy_mean)
-  return tf.add_n(_current_scope_losses(), name='total_loss')
+  return tf.add_n(loss_terms(), name='total_loss')
 
 
-def _current_scope_losses():
+def loss_terms():
   """The LOSSES_COLLECTION terms created in the current name scope."""
   scope = tf.compat.v1.get_default_graph().get_name_scope()
   return tf.compat.v1.get_collection(LOSSES_COLLECTION,
@@ -234,25 +268,29 @@ def learning_rate(global_step, examples_per_step):
   lr = tf.compat.v1.train.exponential_decay(
       INITIAL_LEARNING_RATE, global_step, decay_steps,
       LEARNING_RATE_DECAY_FACTOR, staircase=True)
-  tf.compat.v1.summary.scalar('learning_rate', lr)
+  scalar_summary('learning_rate', lr)
   return lr
 
 
-def add_loss_summaries(total_loss):
+def add_loss_summaries(losses):
   """Keeps 0.9 moving averages of the losses and summarizes raw and average.
 
   A single batch's loss is noisy; the average shows the trend. Raw values
   are tagged '<name> (raw)', averages '<name>'.
 
+  Args:
+    losses: the loss terms and the total loss, named as `loss()` names them
+      outside any tower: the averages' variables take their names, and
+      checkpoints must not depend on the number of towers.
+
   Returns:
     The op that updates the averages; run it with each training step.
   """
-  losses = _current_scope_losses() + [total_loss]
   averages = tf.compat.v1.train.ExponentialMovingAverage(
       LOSS_AVERAGE_DECAY, name='avg')
   update = averages.apply(losses)
   for l in losses:
-    tag = _summary_tag(l.op.name)
+    tag = summary_tag(l.op.name)
     scalar_summary(tag + ' (raw)', l)
     scalar_summary(tag, averages.average(l))
   return update
@@ -269,10 +307,10 @@ def apply_gradients(optimizer, grads_and_vars, global_step):
   """
   apply_op = optimizer.apply_gradients(grads_and_vars, global_step=global_step)
   for var in tf.compat.v1.trainable_variables():
-    tf.compat.v1.summary.histogram(var.op.name, var)
+    histogram_summary(var.op.name, var)
   for grad, var in grads_and_vars:
     if grad is not None:
-      tf.compat.v1.summary.histogram(var.op.name + '/gradients', grad)
+      histogram_summary(var.op.name + '/gradients', grad)
   averages = tf.compat.v1.train.ExponentialMovingAverage(
       MOVING_AVERAGE_DECAY, num_updates=global_step)
   with tf.control_dependencies([apply_op]):
@@ -291,7 +329,7 @@ def train(total_loss, global_step, batch_size):
     The training op.
   """
   lr = learning_rate(global_step, batch_size)
-  loss_averages_op = add_loss_summaries(total_loss)
+  loss_averages_op = add_loss_summaries(loss_terms() + [total_loss])
   optimizer = tf.compat.v1.train.GradientDescentOptimizer(lr)
   with tf.control_dependencies([loss_averages_op]):
     grads = optimizer.compute_gradients(total_loss)

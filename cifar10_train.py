@@ -86,7 +86,7 @@ def single_device_model(next_batch, global_step):
     (train_op, total_loss).
   """
   images, labels = next_batch()
-  tf.compat.v1.summary.image('images', images)
+  cifar10.image_summary('images', images)
   logits = cifar10.inference(images)
   total_loss = cifar10.loss(logits, labels)
   return cifar10.train(total_loss, global_step, FLAGS.batch_size), total_loss
@@ -209,6 +209,12 @@ def run_training(build_train_op, examples_per_step, config):
   return 0
 
 
+def _summary_due(summary_op, step):
+  """Summaries go with step 1, to show the start, then every N steps."""
+  every = FLAGS.summary_steps
+  return summary_op is not None and every and (step == 1 or step % every == 0)
+
+
 def _loop(sess, train_op, total_loss, summary_op, writer, saver, step,
           examples_per_step, stop):
   """Runs training steps from `step`; returns the step it stopped at."""
@@ -217,8 +223,7 @@ def _loop(sess, train_op, total_loss, summary_op, writer, saver, step,
   checkpoint_path = os.path.join(FLAGS.train_dir, CHECKPOINT_BASENAME)
   window_start, window_steps = time.time(), 0
   while step < FLAGS.max_steps and stop.signum is None:
-    write_summary = (summary_op is not None and FLAGS.summary_steps and
-                     step % FLAGS.summary_steps == 0)
+    write_summary = _summary_due(summary_op, step + 1)
     fetches = [train_op, total_loss] + ([summary_op] if write_summary else [])
     with cifar10_input.explain_data_errors():
       results = sess.run(fetches)

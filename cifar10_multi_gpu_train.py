@@ -1,0 +1,157 @@
+"""Trains the CIFAR-10 model on several devices ("towers") in lockstep.
+
+Usage:
+  python cifar10_multi_gpu_train.py --num_gpus=2 --train_dir=/tmp/cifar10_train
+
+Each tower runs the whole model on its own batch of --batch_size examples,
+taken from one shared input pipeline. The variables live once, on the CPU;
+the towers' gradients are averaged (the one synchronization point) and
+applied once, so one global step trains on num_gpus x batch_size examples.
+The learning-rate schedule counts global steps, with an epoch being
+NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN / (num_gpus x batch_size) of them.
+
+With fewer GPUs than --num_gpus (none included), the towers run on as many
+logical CPU devices, so the same command runs, and is tested, anywhere.
+
+Everything else (flags, progress lines, checkpoints, resume, summaries, the
+NaN stop, Ctrl-C) is cifar10_train.run_training, the same loop as
+single-device training. Checkpoints use the same variable names, so either
+trainer resumes from the other's checkpoints and cifar10_eval.py reads both.
+"""
+
+import contextlib
+import functools
+import posixpath
+
+from absl import flags
+import tensorflow as tf
+
+import cifar10
+import cifar10_cli
+import cifar10_train
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_integer('num_gpus', 1, 'How many GPUs (towers) to use.',
+                     lower_bound=1)
+
+# Ops that hold variables; the tower device function keeps them on the CPU.
+VARIABLE_OPS = frozenset(['Variable', 'VariableV2', 'VarHandleOp'])
+VARIABLE_DEVICE = '/cpu:0'
+
+
+def tower_devices(num_towers):
+  """Picks the towers' devices: GPUs if there are enough, else CPU devices.
+
+  Returns:
+    (devices, cpu_devices): the device of each tower, and how many logical
+    CPU devices the session must create for them.
+  """
+  gpus = len(tf.config.list_physical_devices('GPU'))
+  if gpus >= num_towers:
+    return ['/gpu:%d' % i for i in range(num_towers)], 1
+  print('Asked for %d GPUs, found %d: running the %d towers on %d logical '
+        'CPU devices.' % (num_towers, gpus, num_towers, num_towers),
+        flush=True)
+  return ['/cpu:%d' % i for i in range(num_towers)], num_towers
+
+
+def _tower_device(device):
+  """A device function: variables on VARIABLE_DEVICE, other ops on `device`."""
+  def place(op):
+    return VARIABLE_DEVICE if op.type in VARIABLE_OPS else device
+  return place
+
+
+@contextlib.contextmanager
+def _summaries_dropped(drop):
+  """If `drop`, forgets the summaries created inside the block.
+
+  The towers write identical tags; one tower's summaries are enough.
+  """
+  summaries = tf.compat.v1.get_collection_ref(
+      tf.compat.v1.GraphKeys.SUMMARIES)
+  count = len(summaries)
+  yield
+  if drop:
+    del summaries[count:]
+
+
+def average_gradients(tower_grads):
+  """Averages each variable's gradient over the towers.
+
+  Args:
+    tower_grads: one list of (gradient, variable) pairs per tower, all in
+      the same variable order.
+
+  Returns:
+    A list of (averaged gradient, variable) pairs.
+  """
+  averaged = []
+  for grads_and_vars in zip(*tower_grads):
+    var = grads_and_vars[0][1]
+    grads = [g for g, _ in grads_and_vars]
+    averaged.append((tf.add_n(grads) / float(len(grads)), var))
+  return averaged
+
+
+def _mean_over_towers(tensors):
+  """The mean of one loss term over the towers, named as on one device.
+
+  `tower_0/local3/weight_loss` becomes `local3/weight_loss`, so that the
+  loss averages' variables, and thus checkpoints, do not depend on the
+  number of towers.
+  """
+  name = cifar10.summary_tag(tensors[0].op.name)
+  scope, base = posixpath.split(name)
+  with tf.compat.v1.name_scope(scope + '/' if scope else None):
+    return tf.reduce_mean(tf.stack(tensors), name=base)
+
+
+def tower_model(next_batch, global_step, devices, batch_size):
+  """Builds the synchronous multi-tower training graph.
+
+  Args:
+    next_batch: function returning the next (images, labels) batch; each
+      tower calls it once per step.
+    global_step: the global step variable.
+    devices: one device name per tower.
+    batch_size: examples per tower per step.
+
+  Returns:
+    (train_op, mean total loss over the towers).
+  """
+  lr = cifar10.learning_rate(global_step, batch_size * len(devices))
+  optimizer = tf.compat.v1.train.GradientDescentOptimizer(lr)
+  tower_grads, tower_losses = [], []
+  with tf.compat.v1.variable_scope(tf.compat.v1.get_variable_scope(),
+                                   reuse=tf.compat.v1.AUTO_REUSE):
+    for i, device in enumerate(devices):
+      with tf.compat.v1.device(_tower_device(device)), \
+           tf.compat.v1.name_scope('%s_%d' % (cifar10.TOWER_NAME, i)), \
+           _summaries_dropped(i > 0):
+        images, labels = next_batch()
+        cifar10.image_summary('images', images)
+        total_loss = cifar10.loss(cifar10.inference(images), labels)
+        tower_losses.append(cifar10.loss_terms() + [total_loss])
+        tower_grads.append(optimizer.compute_gradients(total_loss))
+  with tf.device(VARIABLE_DEVICE):
+    losses = [_mean_over_towers(list(t)) for t in zip(*tower_losses)]
+    loss_averages_op = cifar10.add_loss_summaries(losses)
+    train_op = cifar10.apply_gradients(
+        optimizer, average_gradients(tower_grads), global_step)
+    return tf.group(train_op, loss_averages_op), losses[-1]
+
+
+def main(unused_argv):
+  cifar10.prepare_data()
+  devices, cpu_devices = tower_devices(FLAGS.num_gpus)
+  build = functools.partial(tower_model, devices=devices,
+                            batch_size=FLAGS.batch_size)
+  return cifar10_train.run_training(
+      build, FLAGS.batch_size * len(devices),
+      cifar10_train.session_config(cpu_devices))
+
+
+if __name__ == '__main__':
+  cifar10_cli.run(main)

@@ -1,0 +1,131 @@
+"""TensorBoard serves everything training and evaluation write: a real server.
+
+Runs a short training and an evaluation, starts the `tensorboard` program on
+a free localhost port, and reads back every promised tag through its HTTP
+data API.
+"""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from test_scripts import _assert_ok, _eval, _train
+
+LAYERS = ('conv1', 'conv2', 'local3', 'local4', 'softmax_linear')
+LOSSES = ('cross_entropy', 'local3/weight_loss', 'local4/weight_loss',
+          'total_loss')
+
+
+def _free_port():
+  with socket.socket() as s:
+    s.bind(('127.0.0.1', 0))
+    return s.getsockname()[1]
+
+
+class _TensorBoard(object):
+  """The `tensorboard` program on a localhost port, stopped on exit."""
+
+  def __init__(self, logdir):
+    self.port = _free_port()
+    tensorboard = os.path.join(os.path.dirname(sys.executable), 'tensorboard')
+    self.process = subprocess.Popen(
+        [tensorboard, '--logdir=' + logdir, '--host=127.0.0.1',
+         '--port=%d' % self.port, '--reload_interval=1'],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *unused):
+    self.process.terminate()
+    try:
+      self.process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+      self.process.kill()
+      self.process.wait()
+
+  def get_bytes(self, route, **params):
+    url = 'http://127.0.0.1:%d/data/%s' % (self.port, route)
+    if params:
+      url += '?' + urllib.parse.urlencode(params)
+    with urllib.request.urlopen(url, timeout=10) as response:
+      return response.read()
+
+  def get(self, route, **params):
+    return json.loads(self.get_bytes(route, **params).decode('utf-8'))
+
+  def wait_for(self, route, ready, timeout=90):
+    """Polls `route` until ready(answer) holds; returns the answer."""
+    deadline = time.time() + timeout
+    answer = None
+    while time.time() < deadline:
+      assert self.process.poll() is None, self.process.stderr.read()
+      try:
+        answer = self.get(route)
+        if ready(answer):
+          return answer
+      except (urllib.error.URLError, ConnectionError):
+        pass
+      time.sleep(0.5)
+    raise AssertionError('%s never became ready: %r' % (route, answer))
+
+
+@pytest.mark.slow
+def test_tensorboard_serves_all_training_and_eval_data(data_dir, tmp_path):
+  logdir = tmp_path / 'logs'
+  train_dir = str(logdir / 'train')
+  _assert_ok(_train(data_dir, train_dir, '--max_steps=20',
+                    '--summary_steps=10'))
+  # run_eval writes to train_dir + '_eval'; keep both under one logdir.
+  _assert_ok(_eval(data_dir, train_dir))
+
+  with _TensorBoard(str(logdir)) as board:
+    scalars = board.wait_for(
+        'plugin/scalars/tags',
+        lambda tags: 'Precision @ 1' in tags.get('train_eval', {}) and
+        'total_loss' in tags.get('train', {}))
+    train_tags = set(scalars['train'])
+    expected = {'learning_rate'}
+    expected |= {loss for loss in LOSSES}
+    expected |= {loss + ' (raw)' for loss in LOSSES}
+    expected |= {layer + '/sparsity' for layer in LAYERS}
+    assert expected <= train_tags, expected - train_tags
+
+    total = board.get('plugin/scalars/scalars', run='train', tag='total_loss')
+    assert [point[1] for point in total] == [1, 10, 20]
+    rate = board.get('plugin/scalars/scalars', run='train',
+                     tag='learning_rate')
+    assert all(abs(point[2] - 0.1) < 1e-7 for point in rate)
+    precision = board.get('plugin/scalars/scalars', run='train_eval',
+                          tag='Precision @ 1')
+    assert [point[1] for point in precision] == [20]
+    assert 0.0 <= precision[0][2] <= 1.0
+
+    histograms = set(board.get('plugin/histograms/tags')['train'])
+    for layer in LAYERS:
+      assert layer + '/activations' in histograms
+      for var in ('weights', 'biases'):
+        assert '%s/%s' % (layer, var) in histograms
+        assert '%s/%s/gradients' % (layer, var) in histograms
+    assert not any(tag.startswith('tower') for tag in histograms | train_tags)
+
+    assert board.get('plugin/images/tags')['train']['images']['samples'] == 3
+    entries = board.get('plugin/images/images', run='train', tag='images',
+                        sample=2)
+    assert [entry['step'] for entry in entries] == [1, 10, 20]
+    png = board.get_bytes('plugin/images/individualImage?' +
+                          entries[0]['query'])
+    assert png[:8] == b'\x89PNG\r\n\x1a\n'
+    # The PNG header's width and height: the 24x24 training crops.
+    assert png[16:24] == b'\0\0\0\x18\0\0\0\x18'
+    graphs = board.get('plugin/graphs/info')
+    for run in ('train', 'train_eval'):
+      assert graphs[run]['run_graph'], graphs
