@@ -1,49 +1,102 @@
-"""Finds, checks and restores checkpoints for training and evaluation.
+"""Writes, finds, checks and restores checkpoints without ever losing one.
 
-A checkpoint the user points us at may come from another model or be
-damaged. Restoring it blindly fails deep inside TensorFlow with a message
-about a tensor; here it is checked first and reported in one line that names
-the checkpoint and what to do.
+Training runs for hours, and machines die at any moment. The rules here:
+
+- A checkpoint is written under a temporary name (`.partial-model.ckpt-N`)
+  and renamed into place, its data files first and its `.index` last, before
+  the `checkpoint` state file (written atomically by TensorFlow) names it. A
+  `model.ckpt-N.index` file therefore always means a complete checkpoint,
+  whenever the process was killed.
+- Restoring checks the checkpoint against the model first, so a checkpoint
+  of another model gets one line that names it, not an error about a tensor.
+- An unreadable checkpoint (a damaged file) is reported and skipped: training
+  resumes from the newest readable one and evaluation moves on. Nothing is
+  deleted but the oldest checkpoints beyond --keep_checkpoint_max that this
+  module itself wrote, as the tutorial did.
 """
+
+import glob
+import os
+import re
+import shutil
 
 import tensorflow as tf
 
 from cifar10_cli import UserError
 
+BASENAME = 'model.ckpt'
+PARTIAL_PREFIX = '.partial-'
 
-def latest(checkpoint_dir):
-  """Returns the newest checkpoint prefix in `checkpoint_dir`, or None."""
-  return tf.train.latest_checkpoint(checkpoint_dir)
+# What is left of a checkpoint when TensorFlow reads its index.
+_INDEX_SUFFIX = '.index'
 
 
-def _shapes_in(checkpoint):
-  """Maps each variable name stored in `checkpoint` to its shape.
-
-  Raises:
-    UserError: the checkpoint cannot be read.
-  """
-  try:
-    return dict(tf.train.list_variables(checkpoint))
-  except (tf.errors.OpError, ValueError) as e:
-    raise _unreadable(checkpoint, e)
+class UnreadableCheckpointError(UserError):
+  """A checkpoint's files cannot be read (truncated, damaged, removed)."""
 
 
 def _unreadable(checkpoint, error):
-  """The UserError for a checkpoint that TensorFlow failed to read."""
+  """The UnreadableCheckpointError for a TensorFlow read failure."""
   message = (getattr(error, 'message', None) or str(error)).strip()
   reason = message.splitlines()[0] if message else repr(error)
-  return UserError('checkpoint %s is unreadable (%s): remove it, or point at '
-                   'another folder' % (checkpoint, reason))
+  return UnreadableCheckpointError(
+      'checkpoint %s is unreadable (%s): move it away, or point at another '
+      'folder' % (checkpoint, reason))
+
+
+def _step_of(prefix):
+  match = re.search(r'-(\d+)$', prefix)
+  return int(match.group(1)) if match else -1
+
+
+def _recorded(directory):
+  """The checkpoint prefixes the state file lists, oldest first."""
+  state = tf.train.get_checkpoint_state(directory)
+  if state is None:
+    return []
+  paths = list(state.all_model_checkpoint_paths) or [
+      state.model_checkpoint_path]
+  return [p if os.path.isabs(p) else os.path.join(directory, p)
+          for p in paths]
+
+
+def candidates(directory):
+  """All complete checkpoints in `directory`, newest (highest step) first.
+
+  Complete means an `.index` file exists: the state file's entries and any
+  other checkpoint whose index was renamed into place before a crash.
+  """
+  found = set()
+  for index in glob.glob(os.path.join(glob.escape(directory),
+                                      '*' + _INDEX_SUFFIX)):
+    if not os.path.basename(index).startswith(PARTIAL_PREFIX):
+      found.add(index[:-len(_INDEX_SUFFIX)])
+  found.update(p for p in _recorded(directory)
+               if os.path.exists(p + _INDEX_SUFFIX))
+  return sorted(found, key=lambda p: (_step_of(p), p), reverse=True)
+
+
+def latest(directory):
+  """The newest complete checkpoint in `directory`, or None."""
+  found = candidates(directory)
+  return found[0] if found else None
 
 
 def check_compatible(checkpoint, var_map):
-  """Raises UserError unless `checkpoint` holds every variable in `var_map`.
+  """Raises unless `checkpoint` holds every variable of `var_map`.
 
   Args:
     checkpoint: a checkpoint prefix.
     var_map: dict from checkpoint name to the variable restored from it.
+
+  Raises:
+    UnreadableCheckpointError: the checkpoint's index cannot be read.
+    UserError: the checkpoint is of another model.
   """
-  stored = _shapes_in(checkpoint)
+  try:
+    stored = dict(tf.train.list_variables(checkpoint))
+  except (tf.errors.OpError, ValueError) as e:
+    raise _unreadable(checkpoint, e)
   for name, var in sorted(var_map.items()):
     if name not in stored:
       raise UserError('checkpoint %s does not match this model: it has no '
@@ -61,10 +114,109 @@ def restore(sess, saver, var_map, checkpoint):
   """Checks `checkpoint` against `var_map`, then restores it into `sess`.
 
   Raises:
-    UserError: the checkpoint does not match or cannot be read.
+    UnreadableCheckpointError: the checkpoint cannot be read.
+    UserError: the checkpoint is of another model.
   """
   check_compatible(checkpoint, var_map)
   try:
     saver.restore(sess, checkpoint)
   except (tf.errors.OpError, ValueError) as e:
     raise _unreadable(checkpoint, e)
+
+
+def restore_newest(sess, saver, var_map, directory):
+  """Restores the newest readable checkpoint of `directory`.
+
+  Unreadable checkpoints are reported and skipped, and left on disk; the
+  state file is rewritten to list only readable ones, so that later saves
+  never rotate the skipped ones away.
+
+  Returns:
+    The restored checkpoint prefix, or None when there is no checkpoint.
+
+  Raises:
+    UserError: there are checkpoints, none readable; or they are of another
+      model.
+  """
+  found = candidates(directory)
+  for i, checkpoint in enumerate(found):
+    try:
+      restore(sess, saver, var_map, checkpoint)
+    except UnreadableCheckpointError as e:
+      print('WARNING: %s; trying the one before it.' % e, flush=True)
+      continue
+    recorded = _recorded(directory)
+    if i or recorded[-1:] != [checkpoint]:
+      # Skipped ones, or a checkpoint completed just before a crash that
+      # the state file does not name yet.
+      _write_state(directory, checkpoint,
+                   [p for p in recorded
+                    if _step_of(p) <= _step_of(checkpoint)])
+    return checkpoint
+  if found:
+    raise UserError('no readable checkpoint in %s (%d unreadable, kept): '
+                    'move them away to start afresh, or pass another '
+                    '--train_dir' % (directory, len(found)))
+  return None
+
+
+def _write_state(directory, newest, paths):
+  """Points the state file at `newest`, listing `paths` (oldest first)."""
+  paths = [p for p in paths if p != newest] + [newest]
+  tf.compat.v1.train.update_checkpoint_state(
+      directory, newest, all_model_checkpoint_paths=paths)
+
+
+def remove_partial(directory):
+  """Removes what an interrupted save left: only our `.partial-` files."""
+  for path in glob.glob(os.path.join(glob.escape(directory),
+                                     PARTIAL_PREFIX + '*')):
+    if os.path.isdir(path):
+      shutil.rmtree(path, ignore_errors=True)
+    else:
+      os.remove(path)
+
+
+def _files_of(prefix):
+  return glob.glob(glob.escape(prefix) + '.*')
+
+
+def save(sess, saver, directory, step, keep):
+  """Writes checkpoint `model.ckpt-<step>` so that no crash leaves half of it.
+
+  Args:
+    sess: the session whose variables to save.
+    saver: a Saver that keeps every checkpoint (max_to_keep=0); rotation
+      is done here, after the state file names the new checkpoint.
+    directory: the training folder.
+    step: the global step, part of the name.
+    keep: how many of the newest checkpoints the state file keeps; older
+      ones it lists are deleted.
+
+  Returns:
+    The checkpoint prefix.
+
+  Raises:
+    UserError: the checkpoint could not be written (disk full, say); the
+      previous checkpoints are untouched.
+  """
+  prefix = os.path.join(directory, '%s-%d' % (BASENAME, step))
+  partial = os.path.join(directory, PARTIAL_PREFIX + os.path.basename(prefix))
+  previous = latest(directory)
+  try:
+    saver.save(sess, partial, write_meta_graph=False, write_state=False)
+    data = [f for f in _files_of(partial) if not f.endswith(_INDEX_SUFFIX)]
+    for path in data + [partial + _INDEX_SUFFIX]:
+      os.replace(path, prefix + path[len(partial):])
+    recorded = [p for p in _recorded(directory) if p != prefix]
+    _write_state(directory, prefix, recorded[-(keep - 1):] if keep > 1 else [])
+  except (tf.errors.OpError, OSError) as e:
+    remove_partial(directory)
+    reason = (getattr(e, 'message', None) or str(e)).strip().splitlines()[0]
+    raise UserError('could not write checkpoint %s (%s); the previous '
+                    'checkpoint %s is intact: free disk space, then run again '
+                    'to resume' % (prefix, reason, previous))
+  for old in recorded[:-(keep - 1)] if keep > 1 else recorded:
+    for path in _files_of(old):
+      os.remove(path)
+  return prefix

@@ -97,6 +97,20 @@ def evaluate(checkpoint, correct, saver, var_map, writer):
   return precision
 
 
+def _evaluate_or_skip(checkpoint, correct, saver, var_map, writer):
+  """Evaluates; in watch mode, an unreadable checkpoint is reported, skipped.
+
+  Training may delete an old checkpoint (keep-last-N) while it is being
+  restored here; that, like a damaged file, must not end the watch.
+  """
+  try:
+    evaluate(checkpoint, correct, saver, var_map, writer)
+  except cifar10_checkpoint.UnreadableCheckpointError as e:
+    if FLAGS.run_once:
+      raise
+    print('WARNING: %s; skipping it.' % e, flush=True)
+
+
 def run_eval():
   """Evaluates the newest checkpoint once, or each new one as it comes."""
   with tf.Graph().as_default() as graph:
@@ -116,7 +130,7 @@ def run_eval():
               FLAGS.checkpoint_dir, flush=True)
         waiting_said = True
       if checkpoint is not None and checkpoint != evaluated:
-        evaluate(checkpoint, correct, saver, var_map, writer)
+        _evaluate_or_skip(checkpoint, correct, saver, var_map, writer)
         evaluated = checkpoint
       if FLAGS.run_once:
         break

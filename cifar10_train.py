@@ -56,8 +56,6 @@ flags.DEFINE_integer('summary_steps', 100,
                      'Write summaries every this many steps; 0: never.',
                      lower_bound=0)
 
-CHECKPOINT_BASENAME = 'model.ckpt'
-
 # Stop signals the loop turns into "save, then exit".
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -143,16 +141,17 @@ def _prepare_train_dir(train_dir):
 
 
 def _restore_or_initialize(sess, saver, var_map, init_op, global_step):
-  """Resumes from the newest checkpoint in --train_dir, or initializes.
+  """Resumes from the newest readable checkpoint in --train_dir, or starts.
 
   Returns:
     The global step training continues from.
   """
-  checkpoint = cifar10_checkpoint.latest(FLAGS.train_dir)
+  cifar10_checkpoint.remove_partial(FLAGS.train_dir)
+  checkpoint = cifar10_checkpoint.restore_newest(sess, saver, var_map,
+                                                 FLAGS.train_dir)
   if checkpoint is None:
     sess.run(init_op)
     return 0
-  cifar10_checkpoint.restore(sess, saver, var_map, checkpoint)
   step = sess.run(global_step)
   print('Resuming from %s at step %d.' % (checkpoint, step), flush=True)
   return step
@@ -185,8 +184,7 @@ def run_training(build_train_op, examples_per_step, config):
 
     train_op, total_loss = build_train_op(next_batch, global_step)
     var_map = {v.op.name: v for v in tf.compat.v1.global_variables()}
-    saver = tf.compat.v1.train.Saver(
-        var_map, max_to_keep=FLAGS.keep_checkpoint_max)
+    saver = tf.compat.v1.train.Saver(var_map, max_to_keep=0)
     summary_op = tf.compat.v1.summary.merge_all()
     init_op = tf.compat.v1.global_variables_initializer()
     with tf.compat.v1.Session(config=config) as sess:
@@ -220,7 +218,6 @@ def _loop(sess, train_op, total_loss, summary_op, writer, saver, step,
   """Runs training steps from `step`; returns the step it stopped at."""
   schedule = _CheckpointSchedule(FLAGS.save_checkpoint_steps,
                                  FLAGS.save_checkpoint_secs, step)
-  checkpoint_path = os.path.join(FLAGS.train_dir, CHECKPOINT_BASENAME)
   window_start, window_steps = time.time(), 0
   while step < FLAGS.max_steps and stop.signum is None:
     write_summary = _summary_due(summary_op, step + 1)
@@ -245,11 +242,16 @@ def _loop(sess, train_op, total_loss, summary_op, writer, saver, step,
              duration / window_steps), flush=True)
       window_start, window_steps = time.time(), 0
     if schedule.due(step):
-      saver.save(sess, checkpoint_path, global_step=step)
+      _save(sess, saver, step)
       schedule.saved(step)
   if not schedule.saved_at(step):
-    saver.save(sess, checkpoint_path, global_step=step)
+    _save(sess, saver, step)
   return step
+
+
+def _save(sess, saver, step):
+  cifar10_checkpoint.save(sess, saver, FLAGS.train_dir, step,
+                          FLAGS.keep_checkpoint_max)
 
 
 def main(unused_argv):

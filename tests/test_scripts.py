@@ -80,8 +80,10 @@ def test_checkpoints_by_step_count(data_dir, tmp_path):
 @pytest.mark.slow
 def test_training_learns_a_learnable_set(data_dir, tmp_path):
   train_dir = str(tmp_path / 'train')
-  _assert_ok(_train(data_dir, train_dir, '--max_steps=300',
-                    '--log_frequency=100'))
+  # Batches of 16 at the tutorial's learning rate of 0.1 diverge now and
+  # then (seen: 1 run in 6); batches of 64 learned in 6 runs of 6.
+  _assert_ok(_train(data_dir, train_dir, '--max_steps=150',
+                    '--batch_size=64', '--log_frequency=50'))
   result = _eval(data_dir, train_dir)
   _assert_ok(result)
   precision = float(PRECISION_LINE.search(result.stdout).group(1))
