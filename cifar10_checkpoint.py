@@ -20,12 +20,14 @@ import os
 import re
 import shutil
 
+from google.protobuf import text_format
 import tensorflow as tf
 
 from cifar10_cli import UserError
 
 BASENAME = 'model.ckpt'
 PARTIAL_PREFIX = '.partial-'
+SET_ASIDE_SUFFIX = '.unreadable'
 
 # What is left of a checkpoint when TensorFlow reads its index.
 _INDEX_SUFFIX = '.index'
@@ -50,8 +52,17 @@ def _step_of(prefix):
 
 
 def _recorded(directory):
-  """The checkpoint prefixes the state file lists, oldest first."""
-  state = tf.train.get_checkpoint_state(directory)
+  """The checkpoint prefixes the state file lists, oldest first.
+
+  A damaged state file lists nothing: the checkpoints are still found by
+  their index files.
+  """
+  try:
+    state = tf.train.get_checkpoint_state(directory)
+  except (tf.errors.OpError, text_format.ParseError):
+    print('WARNING: %s is damaged; looking for checkpoints by their files.' %
+          os.path.join(directory, 'checkpoint'), flush=True)
+    return []
   if state is None:
     return []
   paths = list(state.all_model_checkpoint_paths) or [
@@ -178,7 +189,20 @@ def remove_partial(directory):
 
 
 def _files_of(prefix):
-  return glob.glob(glob.escape(prefix) + '.*')
+  """The files of checkpoint `prefix`, but not those set aside."""
+  return [path for path in glob.glob(glob.escape(prefix) + '.*')
+          if not path.endswith(SET_ASIDE_SUFFIX)]
+
+
+def _set_aside(prefix):
+  """Renames an existing checkpoint at `prefix` out of the way.
+
+  Training only saves at a step that already has a checkpoint after it
+  skipped that checkpoint as unreadable: it is kept, as
+  `model.ckpt-N.index.unreadable` and so on, never overwritten.
+  """
+  for path in _files_of(prefix):
+    os.replace(path, path + SET_ASIDE_SUFFIX)
 
 
 def save(sess, saver, directory, step, keep):
@@ -203,6 +227,7 @@ def save(sess, saver, directory, step, keep):
   prefix = os.path.join(directory, '%s-%d' % (BASENAME, step))
   partial = os.path.join(directory, PARTIAL_PREFIX + os.path.basename(prefix))
   previous = latest(directory)
+  _set_aside(prefix)
   try:
     saver.save(sess, partial, write_meta_graph=False, write_state=False)
     data = [f for f in _files_of(partial) if not f.endswith(_INDEX_SUFFIX)]

@@ -91,7 +91,8 @@ def test_training_learns_a_learnable_set(data_dir, tmp_path):
 
 
 @pytest.mark.slow
-def test_sigterm_saves_a_checkpoint_and_exits(data_dir, tmp_path):
+@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])
+def test_signal_saves_a_checkpoint_and_exits(data_dir, tmp_path, signum):
   train_dir = str(tmp_path / 'train')
   process = subprocess.Popen(
       [sys.executable, os.path.join(ROOT, 'cifar10_train.py'),
@@ -103,14 +104,14 @@ def test_sigterm_saves_a_checkpoint_and_exits(data_dir, tmp_path):
       if TRAIN_LINE.match(line.strip()):
         break
     sent = time.time()
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     out, err = process.communicate(timeout=60)
   finally:
     process.kill()
   assert time.time() - sent < 10
-  assert process.returncode == 128 + signal.SIGTERM, err
-  match = re.search(r'Stopped by signal 15 at step (\d+); newest checkpoint: '
-                    r'\S+model.ckpt-(\d+)\.', out)
+  assert process.returncode == 128 + signum, err
+  match = re.search(r'Stopped by signal %d at step (\d+); newest checkpoint: '
+                    r'\S+model.ckpt-(\d+)\.' % signum, out)
   assert match, out + err
   assert match.group(1) == match.group(2)
   assert _checkpoint_step(train_dir) == int(match.group(1)) >= 5

@@ -1,0 +1,243 @@
+"""Faults: kill -9, signals, eval beside training, disk full, damaged files.
+
+Each test makes the fault happen for real to a real training process on a
+small synthetic data set, then checks that no finished work was lost.
+docs/RELIABILITY.md lists the faults and the tests here.
+"""
+
+import glob
+import os
+import random
+import re
+import resource
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import tensorflow as tf
+
+import cifar10
+import cifar10_checkpoint
+from conftest import ROOT
+from test_scripts import (PRECISION_LINE, TRAIN_LINE, _assert_ok, _eval,
+                          _one_line_error, _train)
+
+pytestmark = pytest.mark.slow
+
+RESUME_LINE = re.compile(r'Resuming from \S+ at step (\d+)\.')
+
+
+def _start_training(data_dir, train_dir, *flags, **popen_args):
+  return subprocess.Popen(
+      [sys.executable, os.path.join(ROOT, 'cifar10_train.py'),
+       '--data_dir=' + data_dir, '--train_dir=' + train_dir, '--nodownload',
+       '--batch_size=16'] + list(flags),
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+      **popen_args)
+
+
+def _restore_each(checkpoints):
+  """Restores every checkpoint into the training model; returns their steps."""
+  steps = []
+  with tf.Graph().as_default():
+    global_step = tf.compat.v1.train.get_or_create_global_step()
+    logits = cifar10.inference(tf.zeros([1, 24, 24, 3]))
+    cifar10.train(cifar10.loss(logits, tf.zeros([1], tf.int32)), global_step,
+                  16)
+    var_map = {v.op.name: v for v in tf.compat.v1.global_variables()}
+    saver = tf.compat.v1.train.Saver(var_map)
+    with tf.compat.v1.Session() as sess:
+      for checkpoint in checkpoints:
+        cifar10_checkpoint.restore(sess, saver, var_map, checkpoint)
+        steps.append(int(sess.run(global_step)))
+  return steps
+
+
+def test_kill_9_at_random_moments_loses_at_most_one_save_interval(
+    data_dir, tmp_path):
+  train_dir = str(tmp_path / 'train')
+  every = 3
+  flags = ('--max_steps=80', '--log_frequency=1', '--save_checkpoint_secs=0',
+           '--save_checkpoint_steps=%d' % every, '--keep_checkpoint_max=3')
+  rng = random.Random(1234)
+  last_seen = 0
+  for _ in range(5):
+    process = _start_training(data_dir, train_dir, *flags)
+    try:
+      resumed = None
+      for line in process.stdout:
+        match = RESUME_LINE.search(line)
+        if match:
+          resumed = int(match.group(1))
+        if TRAIN_LINE.match(line.strip()):
+          break
+      # Steps take ~20 ms and saves (8.6 MB) about as long: a random moment
+      # in the next half second often falls inside a save.
+      time.sleep(rng.uniform(0.0, 0.5))
+      process.kill()
+      out = process.communicate()[0]
+    finally:
+      process.kill()
+      process.wait()
+    if last_seen:
+      assert resumed is not None
+      assert last_seen - every <= resumed <= last_seen
+    steps = [int(s) for s in TRAIN_LINE.findall(out)]
+    last_seen = max(steps + [resumed or 0])
+    # Every checkpoint left on disk is whole and restores.
+    found = cifar10_checkpoint.candidates(train_dir)
+    assert _restore_each(found) == [int(p.rsplit('-', 1)[1]) for p in found]
+
+  result = _train(data_dir, train_dir, *flags)
+  _assert_ok(result)
+  assert tf.train.latest_checkpoint(train_dir).endswith('model.ckpt-80')
+  assert not glob.glob(os.path.join(train_dir, '.partial-*'))
+  found = cifar10_checkpoint.candidates(train_dir)
+  assert _restore_each(found)[0] == 80
+  result = _eval(data_dir, train_dir)
+  _assert_ok(result)
+  assert PRECISION_LINE.search(result.stdout)
+
+
+def test_eval_watching_training_never_crashes_or_repeats(data_dir, tmp_path):
+  train_dir = str(tmp_path / 'train')
+  training = _start_training(
+      data_dir, train_dir, '--max_steps=150', '--save_checkpoint_secs=0',
+      '--save_checkpoint_steps=5', '--keep_checkpoint_max=2')
+  evaluation = subprocess.Popen(
+      [sys.executable, os.path.join(ROOT, 'cifar10_eval.py'),
+       '--data_dir=' + data_dir, '--checkpoint_dir=' + train_dir,
+       '--eval_dir=' + str(tmp_path / 'eval'), '--nodownload',
+       '--batch_size=16', '--num_examples=50', '--eval_interval_secs=1'],
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  try:
+    assert training.wait(timeout=300) == 0, training.stderr.read()
+    # Let the watcher evaluate the final checkpoint, then stop it.
+    deadline = time.time() + 60
+    while time.time() < deadline and not _events_mention(
+        str(tmp_path / 'eval'), 150):
+      assert evaluation.poll() is None, evaluation.stderr.read()
+      time.sleep(1)
+    evaluation.send_signal(signal.SIGINT)
+    out, err = evaluation.communicate(timeout=60)
+  finally:
+    training.kill()
+    evaluation.kill()
+  assert 'Traceback' not in err, err
+  evaluated = re.findall(r'\[(model\.ckpt-\d+), step \d+\]', out)
+  assert len(evaluated) >= 2, out
+  assert len(set(evaluated)) == len(evaluated), evaluated
+  assert evaluated[-1] == 'model.ckpt-150'
+  # Training deleted old checkpoints meanwhile; only 2 are left.
+  assert len(cifar10_checkpoint.candidates(train_dir)) == 2
+
+
+def _events_mention(eval_dir, step):
+  """Whether eval_dir's event files hold a precision at `step`."""
+  for path in glob.glob(os.path.join(eval_dir, 'events.out.tfevents.*')):
+    try:
+      for event in tf.compat.v1.train.summary_iterator(path):
+        if event.step == step and event.summary.value:
+          return True
+    except tf.errors.DataLossError:  # A record being written.
+      pass
+  return False
+
+
+def _mount_small_tmpfs(path, megabytes):
+  """Mounts a size-limited tmpfs at `path`; False if this machine can't."""
+  os.makedirs(path)
+  result = subprocess.run(['mount', '-t', 'tmpfs', '-o',
+                           'size=%dm' % megabytes, 'tmpfs', path],
+                          capture_output=True, check=False)
+  return result.returncode == 0
+
+
+def _limit_file_size():
+  """In the child: files may not grow past 2 MB; writes past it fail."""
+  signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+  resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, 2 << 20))
+
+
+def test_disk_full_while_saving_keeps_the_previous_checkpoint(data_dir,
+                                                              tmp_path):
+  small = str(tmp_path / 'small')
+  mounted = _mount_small_tmpfs(small, 12)
+  train_dir = os.path.join(small, 'train')
+  try:
+    flags = ('--save_checkpoint_secs=0', '--save_checkpoint_steps=5',
+             '--summary_steps=0')
+    # One checkpoint (8.6 MB) fits; a second one does not. Where no tmpfs
+    # can be mounted, the second run's writes are capped instead.
+    _assert_ok(_train(data_dir, train_dir, '--max_steps=5', *flags))
+    process = _start_training(
+        data_dir, train_dir, '--max_steps=10', *flags,
+        preexec_fn=None if mounted else _limit_file_size)
+    out, err = process.communicate(timeout=120)
+    result = subprocess.CompletedProcess(process.args, process.returncode,
+                                         out, err)
+    _one_line_error(result, r'could not write checkpoint \S+model.ckpt-10 '
+                    r'\(.*\); the previous checkpoint \S+model.ckpt-5 is '
+                    r'intact')
+    assert cifar10_checkpoint.candidates(train_dir) == [
+        os.path.join(train_dir, 'model.ckpt-5')]
+    assert _restore_each([tf.train.latest_checkpoint(train_dir)]) == [5]
+    assert not glob.glob(os.path.join(train_dir, '.partial-*'))
+  finally:
+    if mounted:
+      subprocess.run(['umount', small], check=False)
+
+
+def _truncate_data(checkpoint):
+  data = glob.glob(checkpoint + '.data-*')[0]
+  os.truncate(data, os.path.getsize(data) // 2)
+
+
+def test_damaged_newest_checkpoint_is_named_skipped_and_kept(data_dir,
+                                                             tmp_path):
+  train_dir = str(tmp_path / 'train')
+  flags = ('--save_checkpoint_secs=0', '--save_checkpoint_steps=5')
+  _assert_ok(_train(data_dir, train_dir, '--max_steps=10', *flags))
+  newest = os.path.join(train_dir, 'model.ckpt-10')
+  _truncate_data(newest)
+  damaged = sorted(glob.glob(newest + '.*'))
+
+  _one_line_error(_eval(data_dir, train_dir),
+                  r'checkpoint \S+model.ckpt-10 is unreadable')
+
+  result = _train(data_dir, train_dir, '--max_steps=15', *flags)
+  _assert_ok(result)
+  assert re.search(r'WARNING: checkpoint \S+model.ckpt-10 is unreadable',
+                   result.stdout)
+  assert RESUME_LINE.search(result.stdout).group(1) == '5'
+  # The damaged files were set aside, not deleted or overwritten.
+  for path in damaged:
+    assert os.path.exists(path + cifar10_checkpoint.SET_ASIDE_SUFFIX), path
+  assert tf.train.latest_checkpoint(train_dir).endswith('model.ckpt-15')
+  assert _restore_each(cifar10_checkpoint.candidates(train_dir)) == [
+      15, 10, 5]
+
+
+def test_no_readable_checkpoint_is_said_and_nothing_is_deleted(data_dir,
+                                                               tmp_path):
+  train_dir = str(tmp_path / 'train')
+  _assert_ok(_train(data_dir, train_dir, '--max_steps=4',
+                    '--save_checkpoint_steps=2', '--save_checkpoint_secs=0'))
+  for checkpoint in cifar10_checkpoint.candidates(train_dir):
+    _truncate_data(checkpoint)
+  before = sorted(os.listdir(train_dir))
+  _one_line_error(_train(data_dir, train_dir, '--max_steps=8'),
+                  r'no readable checkpoint in \S+ \(2 unreadable, kept\)')
+  assert sorted(os.listdir(train_dir)) == before
+
+
+def test_damaged_state_file_falls_back_to_the_files(data_dir, tmp_path):
+  train_dir = str(tmp_path / 'train')
+  _assert_ok(_train(data_dir, train_dir, '--max_steps=4'))
+  with open(os.path.join(train_dir, 'checkpoint'), 'w') as f:
+    f.write('this is { not a checkpoint state')
+  result = _train(data_dir, train_dir, '--max_steps=6')
+  _assert_ok(result)
+  assert RESUME_LINE.search(result.stdout).group(1) == '4'
