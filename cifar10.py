@@ -296,6 +296,25 @@ def add_loss_summaries(losses):
   return update
 
 
+def add_weight_and_gradient_summaries(grads_and_vars):
+  """Adds histograms of every trainable variable and of its gradient."""
+  for var in tf.compat.v1.trainable_variables():
+    histogram_summary(var.op.name, var)
+  for grad, var in grads_and_vars:
+    if grad is not None:
+      histogram_summary(var.op.name + '/gradients', grad)
+
+
+def variable_averages(global_step):
+  """The MOVING_AVERAGE_DECAY averages of the variables that eval reads.
+
+  num_updates makes the decay min(0.9999, (1 + step) / (10 + step)), so the
+  averages follow the weights closely early in training.
+  """
+  return tf.compat.v1.train.ExponentialMovingAverage(
+      MOVING_AVERAGE_DECAY, num_updates=global_step)
+
+
 def apply_gradients(optimizer, grads_and_vars, global_step):
   """Applies the gradients, then updates the variables' moving averages.
 
@@ -306,15 +325,10 @@ def apply_gradients(optimizer, grads_and_vars, global_step):
     The training op: one step of SGD plus the averages' update.
   """
   apply_op = optimizer.apply_gradients(grads_and_vars, global_step=global_step)
-  for var in tf.compat.v1.trainable_variables():
-    histogram_summary(var.op.name, var)
-  for grad, var in grads_and_vars:
-    if grad is not None:
-      histogram_summary(var.op.name + '/gradients', grad)
-  averages = tf.compat.v1.train.ExponentialMovingAverage(
-      MOVING_AVERAGE_DECAY, num_updates=global_step)
+  add_weight_and_gradient_summaries(grads_and_vars)
   with tf.control_dependencies([apply_op]):
-    return averages.apply(tf.compat.v1.trainable_variables())
+    return variable_averages(global_step).apply(
+        tf.compat.v1.trainable_variables())
 
 
 def train(total_loss, global_step, batch_size):

@@ -131,6 +131,8 @@ def restore(sess, saver, var_map, checkpoint):
   check_compatible(checkpoint, var_map)
   try:
     saver.restore(sess, checkpoint)
+  except tf.errors.UnavailableError:
+    raise  # Another task of a cluster is not up yet: not the file's fault.
   except (tf.errors.OpError, ValueError) as e:
     raise _unreadable(checkpoint, e)
 

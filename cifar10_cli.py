@@ -35,9 +35,10 @@ def run(main):
   Args:
     main: function taking absl's argv, as for `absl.app.run`.
   """
-  # TensorFlow's Python logger repeats through absl's handler what our own
-  # lines already say ("Restoring parameters from ..."); keep its warnings.
-  logging.getLogger('tensorflow').setLevel(logging.WARNING)
+  # TensorFlow's Python logger repeats, through absl's handler too, what our
+  # own lines say ("Restoring parameters from ...") and warns that the TF1
+  # APIs this tutorial teaches are deprecated; keep only its errors.
+  logging.getLogger('tensorflow').setLevel(logging.ERROR)
 
   def guarded_main(argv):
     if len(argv) > 1:

@@ -28,6 +28,7 @@ import tensorflow as tf
 
 import cifar10
 import cifar10_cli
+import cifar10_cluster
 import cifar10_train
 
 FLAGS = flags.FLAGS
@@ -108,7 +109,9 @@ def _mean_over_towers(tensors):
     return tf.reduce_mean(tf.stack(tensors), name=base)
 
 
-def tower_model(next_batch, global_step, devices, batch_size):
+def tower_model(next_batch, global_step, devices, batch_size,
+                examples_per_update=None, device_fn=_tower_device,
+                apply_fn=cifar10.apply_gradients):
   """Builds the synchronous multi-tower training graph.
 
   Args:
@@ -117,17 +120,24 @@ def tower_model(next_batch, global_step, devices, batch_size):
     global_step: the global step variable.
     devices: one device name per tower.
     batch_size: examples per tower per step.
+    examples_per_update: examples per global step, for the learning-rate
+      schedule; by default the towers' batches (more across workers).
+    device_fn: maps a tower's device to its device function, which must put
+      the variables where they are shared.
+    apply_fn: (optimizer, grads_and_vars, global_step) -> train op; by
+      default SGD plus the moving averages, as on one device.
 
   Returns:
     (train_op, mean total loss over the towers).
   """
-  lr = cifar10.learning_rate(global_step, batch_size * len(devices))
+  lr = cifar10.learning_rate(
+      global_step, examples_per_update or batch_size * len(devices))
   optimizer = tf.compat.v1.train.GradientDescentOptimizer(lr)
   tower_grads, tower_losses = [], []
   with tf.compat.v1.variable_scope(tf.compat.v1.get_variable_scope(),
                                    reuse=tf.compat.v1.AUTO_REUSE):
     for i, device in enumerate(devices):
-      with tf.compat.v1.device(_tower_device(device)), \
+      with tf.compat.v1.device(device_fn(device)), \
            tf.compat.v1.name_scope('%s_%d' % (cifar10.TOWER_NAME, i)), \
            _summaries_dropped(i > 0):
         images, labels = next_batch()
@@ -138,19 +148,34 @@ def tower_model(next_batch, global_step, devices, batch_size):
   with tf.device(VARIABLE_DEVICE):
     losses = [_mean_over_towers(list(t)) for t in zip(*tower_losses)]
     loss_averages_op = cifar10.add_loss_summaries(losses)
-    train_op = cifar10.apply_gradients(
-        optimizer, average_gradients(tower_grads), global_step)
+    train_op = apply_fn(optimizer, average_gradients(tower_grads),
+                        global_step)
     return tf.group(train_op, loss_averages_op), losses[-1]
 
 
 def main(unused_argv):
+  cluster = cifar10_cluster.from_flags()
+  if cluster is not None and cluster.job_name == 'ps':
+    return cifar10_cluster.run_ps(cluster)
   cifar10.prepare_data()
   devices, cpu_devices = tower_devices(FLAGS.num_gpus)
-  build = functools.partial(tower_model, devices=devices,
-                            batch_size=FLAGS.batch_size)
+  examples_per_step = FLAGS.batch_size * len(devices)
+  config = cifar10_train.session_config(cpu_devices)
+  if cluster is None:
+    build = functools.partial(tower_model, devices=devices,
+                              batch_size=FLAGS.batch_size)
+    return cifar10_train.run_training(build, examples_per_step, config)
+  # Synchronous updates train on every worker's examples at once.
+  workers_per_update = cluster.num_workers if cluster.sync else 1
+  build = functools.partial(
+      tower_model, devices=cluster.tower_devices(devices),
+      batch_size=FLAGS.batch_size,
+      examples_per_update=examples_per_step * workers_per_update,
+      device_fn=cluster.tower_device_fn, apply_fn=cluster.apply_gradients)
+  server = cluster.start_server(cpu_devices)
   return cifar10_train.run_training(
-      build, FLAGS.batch_size * len(devices),
-      cifar10_train.session_config(cpu_devices))
+      build, examples_per_step, cluster.session_config(config), cluster,
+      server.target)
 
 
 if __name__ == '__main__':

@@ -16,6 +16,8 @@ checkpoint at the current step before exiting.
 loop with a multi-tower model.
 """
 
+import collections
+import contextlib
 import datetime
 import math
 import os
@@ -28,6 +30,7 @@ import tensorflow as tf
 import cifar10
 import cifar10_checkpoint
 import cifar10_cli
+import cifar10_cluster  # pylint: disable=unused-import (its flags)
 import cifar10_input
 from cifar10_cli import UserError
 
@@ -157,25 +160,54 @@ def _restore_or_initialize(sess, saver, var_map, init_op, global_step):
   return step
 
 
-def run_training(build_train_op, examples_per_step, config):
-  """Trains until --max_steps: the loop both training scripts share.
+class _TrainOps(collections.namedtuple(
+    '_TrainOps', 'train_op total_loss step_after summary_op input_init')):
+  """The ops one training step runs.
+
+  step_after is the global step read after the update; across machines it
+  may have moved by more than one. input_init (re)starts the input.
+  """
+
+
+def _device_scope(cluster):
+  return cluster.device_scope() if cluster else contextlib.nullcontext()
+
+
+def _watch_workers(cluster, sess):
+  if cluster is None:
+    return contextlib.nullcontext()
+  return cluster.watch_workers(sess, FLAGS.worker_warning_secs)
+
+
+def run_training(build_train_op, examples_per_step, config, cluster=None,
+                 target=''):
+  """Trains until --max_steps: the loop every training script shares.
 
   Args:
     build_train_op: function (next_batch, global_step) -> (train_op,
       total_loss) that builds the model; next_batch() returns a new
       (images, labels) batch from the shared input pipeline each call.
-    examples_per_step: examples one step trains on, for examples/sec.
+    examples_per_step: examples one step of this process trains on, for
+      examples/sec.
     config: tf.compat.v1.ConfigProto for the session.
+    cluster: a cifar10_cluster.Cluster for a worker task, None on one
+      machine. Only the chief (worker 0) restores, saves and writes
+      summaries; the others wait for it to initialize the model.
+    target: the session target, this task's server on a cluster.
 
   Returns:
     The process exit status: 0 when --max_steps was reached, 128 + signal
     number when stopped by a signal.
   """
-  _prepare_train_dir(FLAGS.train_dir)
-  with tf.Graph().as_default() as graph:
+  is_chief = cluster is None or cluster.is_chief
+  if is_chief:
+    _prepare_train_dir(FLAGS.train_dir)
+  with tf.Graph().as_default() as graph, _device_scope(cluster):
     global_step = tf.compat.v1.train.get_or_create_global_step()
     with tf.device('/cpu:0'):
-      iterator = tf.compat.v1.data.make_one_shot_iterator(
+      # Initialized apart from the first step, so that a failed step (a
+      # cluster task restarting) does not leave it half made.
+      iterator = tf.compat.v1.data.make_initializable_iterator(
           cifar10_input.train_dataset(FLAGS.data_dir, FLAGS.batch_size))
 
     def next_batch():
@@ -183,28 +215,77 @@ def run_training(build_train_op, examples_per_step, config):
         return iterator.get_next()
 
     train_op, total_loss = build_train_op(next_batch, global_step)
+    with tf.control_dependencies([train_op]):
+      step_after = global_step.read_value()
+    ops = _TrainOps(train_op, total_loss, step_after,
+                    tf.compat.v1.summary.merge_all() if is_chief else None,
+                    iterator.initializer)
     var_map = {v.op.name: v for v in tf.compat.v1.global_variables()}
     saver = tf.compat.v1.train.Saver(var_map, max_to_keep=0)
-    summary_op = tf.compat.v1.summary.merge_all()
     init_op = tf.compat.v1.global_variables_initializer()
-    with tf.compat.v1.Session(config=config) as sess:
-      step = _restore_or_initialize(sess, saver, var_map, init_op, global_step)
-      if step >= FLAGS.max_steps:
-        print('Already at step %d, --max_steps=%d: nothing to do.' %
-              (step, FLAGS.max_steps))
-        return 0
-      writer = tf.compat.v1.summary.FileWriter(FLAGS.train_dir, graph)
+    if cluster:
+      cluster.build_coordination_ops()
+    with tf.compat.v1.Session(target, config=config) as sess:
+      if is_chief:
+        step = _retry_while_unavailable(
+            lambda: _restore_or_initialize(sess, saver, var_map, init_op,
+                                           global_step))
+      else:
+        _retry_while_unavailable(lambda: cluster.wait_for_chief(sess))
+        step = sess.run(global_step)
+      sess.run(ops.input_init)
+      writer = (tf.compat.v1.summary.FileWriter(FLAGS.train_dir, graph)
+                if is_chief else None)
       graph.finalize()
-      with _StopRequest() as stop:
-        step = _loop(sess, train_op, total_loss, summary_op, writer, saver,
-                     step, examples_per_step, stop)
-      writer.close()
-      if stop.signum is not None:
-        print('Stopped by signal %d at step %d; newest checkpoint: %s.' %
-              (stop.signum, step, cifar10_checkpoint.latest(FLAGS.train_dir)),
-              flush=True)
-        return 128 + stop.signum
+      if cluster:
+        cluster.start(sess)
+      with _StopRequest() as stop, _watch_workers(cluster, sess):
+        step = _loop(sess, ops, writer, saver if is_chief else None, step,
+                     examples_per_step, stop)
+      if writer:
+        writer.close()
+      if cluster and stop.signum is None:
+        cluster.finish(sess)
+    if cluster:
+      cluster.join()
+  if stop.signum is not None:
+    print('Stopped by signal %d at step %d; newest checkpoint: %s.' %
+          (stop.signum, step, cifar10_checkpoint.latest(FLAGS.train_dir)),
+          flush=True)
+    return 128 + stop.signum
   return 0
+
+
+def _retry_while_unavailable(run, recover=None, seconds=120):
+  """Calls `run`, again while another task of the cluster is unreachable.
+
+  Tasks start in any order and may be restarted; a server that is not
+  listening (yet, or again) makes ops fail with UnavailableError rather than
+  wait. On one machine this never happens.
+
+  Args:
+    run: the function to call.
+    recover: if given, called before each new try.
+    seconds: how long to keep trying.
+  """
+  deadline = time.time() + seconds
+  failed = False
+  while True:
+    try:
+      if failed and recover:
+        recover()
+      return run()
+    except tf.errors.UnavailableError as e:
+      reason = ' '.join(e.message.split())[:200]
+      if time.time() > deadline:
+        raise UserError('the cluster stayed unreachable for %d s (%s): are '
+                        'all tasks of --ps_hosts and --worker_hosts running? '
+                        'Training resumes from the newest checkpoint' %
+                        (seconds, reason))
+      print('Waiting for the other tasks of the cluster (%s).' % reason,
+            flush=True)
+      failed = True
+      time.sleep(1)
 
 
 def _summary_due(summary_op, step):
@@ -213,20 +294,27 @@ def _summary_due(summary_op, step):
   return summary_op is not None and every and (step == 1 or step % every == 0)
 
 
-def _loop(sess, train_op, total_loss, summary_op, writer, saver, step,
-          examples_per_step, stop):
-  """Runs training steps from `step`; returns the step it stopped at."""
+def _loop(sess, ops, writer, saver, step, examples_per_step, stop):
+  """Runs training steps from `step`; returns the step it stopped at.
+
+  Without a saver (a worker that is not the chief) it saves nothing.
+  """
+  if step >= FLAGS.max_steps:
+    print('Already at step %d, --max_steps=%d: nothing to do.' %
+          (step, FLAGS.max_steps), flush=True)
   schedule = _CheckpointSchedule(FLAGS.save_checkpoint_steps,
                                  FLAGS.save_checkpoint_secs, step)
   window_start, window_steps = time.time(), 0
   while step < FLAGS.max_steps and stop.signum is None:
-    write_summary = _summary_due(summary_op, step + 1)
-    fetches = [train_op, total_loss] + ([summary_op] if write_summary else [])
+    write_summary = _summary_due(ops.summary_op, step + 1)
+    fetches = [ops.step_after, ops.total_loss] + (
+        [ops.summary_op] if write_summary else [])
     with cifar10_input.explain_data_errors():
-      results = sess.run(fetches)
-    step += 1
+      # A failed step leaves the input iterator at its end: restart it.
+      results = _retry_while_unavailable(
+          lambda: sess.run(fetches), lambda: sess.run(ops.input_init))
+    previous, step, loss_value = step, results[0], results[1]
     window_steps += 1
-    loss_value = results[1]
     if math.isnan(loss_value):
       raise UserError('model diverged with loss = NaN at step %d; the '
                       'checkpoints in %s are from before it; lower the '
@@ -234,17 +322,17 @@ def _loop(sess, train_op, total_loss, summary_op, writer, saver, step,
                       (step, FLAGS.train_dir))
     if write_summary:
       writer.add_summary(results[2], step)
-    if step % FLAGS.log_frequency == 0:
+    if step // FLAGS.log_frequency > previous // FLAGS.log_frequency:
       duration = time.time() - window_start
       print('%s: step %d, loss = %.2f (%.1f examples/sec; %.3f sec/batch)' %
             (datetime.datetime.now(), step, loss_value,
              examples_per_step * window_steps / duration,
              duration / window_steps), flush=True)
       window_start, window_steps = time.time(), 0
-    if schedule.due(step):
+    if saver and schedule.due(step):
       _save(sess, saver, step)
       schedule.saved(step)
-  if not schedule.saved_at(step):
+  if saver and not schedule.saved_at(step):
     _save(sess, saver, step)
   return step
 

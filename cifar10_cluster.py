@@ -1,0 +1,355 @@
+"""Training across machines with TensorFlow's own distributed runtime (TF1).
+
+Parameter-server (ps) tasks hold the variables; worker tasks run the model,
+each with its own towers, and reach the variables over gRPC through
+`tf.compat.v1.train.replica_device_setter`. Synchronous training (the
+default) aggregates the gradients of all workers before each update with
+`SyncReplicasOptimizer`; --nosync_replicas lets every worker update on its
+own. Worker 0 is the chief: it initializes or restores the variables,
+saves checkpoints and writes summaries.
+
+The cluster comes from --ps_hosts, --worker_hosts, --job_name and
+--task_index, or from the TF_CONFIG environment variable.
+
+A plain TF1 ps task serves forever. Here every ps task holds a "done"
+queue; each worker, when it reaches --max_steps, puts a token into every
+ps task's queue, and a ps task exits once it has one token per worker.
+"""
+
+import contextlib
+import json
+import os
+import socket
+import threading
+import time
+
+from absl import flags
+import tensorflow as tf
+
+import cifar10
+from cifar10_cli import UserError
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string('ps_hosts', None, 'Comma-separated host:port list of the '
+                    'parameter-server tasks.')
+flags.DEFINE_string('worker_hosts', None, 'Comma-separated host:port list of '
+                    'the worker tasks.')
+flags.DEFINE_enum('job_name', None, ['ps', 'worker'],
+                  'This task\'s job: ps or worker.')
+flags.DEFINE_integer('task_index', 0, 'This task\'s index within its job.',
+                     lower_bound=0)
+flags.DEFINE_boolean('sync_replicas', True, 'Aggregate the gradients of all '
+                     'workers before each update (synchronous training); '
+                     'with --nosync_replicas each worker updates on its own.')
+flags.DEFINE_integer('worker_warning_secs', 60, 'The chief warns when a '
+                     'worker made no step for this long.', lower_bound=1)
+
+# How often a waiting task looks again (for the chief's initialization).
+POLL_SECS = 1.0
+
+# Room for a token from every worker, restarted ones included.
+_QUEUE_CAPACITY = 10000
+
+
+def _parse_hosts(flag_name, value):
+  """Splits 'host:port,host:port' into a checked list."""
+  hosts = [h.strip() for h in (value or '').split(',') if h.strip()]
+  if not hosts:
+    raise UserError('--%s is empty: give host:port,host:port,...' % flag_name)
+  for host in hosts:
+    name, _, port = host.rpartition(':')
+    if not name or not port.isdigit() or not 0 < int(port) < 65536:
+      raise UserError('--%s: %r is not host:port (for example '
+                      'localhost:2222)' % (flag_name, host))
+  return hosts
+
+
+def _from_tf_config(text):
+  """Reads the cluster from TF_CONFIG's JSON."""
+  try:
+    config = json.loads(text)
+    cluster, task = config['cluster'], config['task']
+    return (','.join(cluster['ps']), ','.join(cluster['worker']),
+            task['type'], int(task['index']))
+  except (ValueError, KeyError, TypeError) as e:
+    raise UserError('TF_CONFIG is not {"cluster": {"ps": [...], "worker": '
+                    '[...]}, "task": {"type": ..., "index": ...}} (%s)' % e)
+
+
+def from_flags():
+  """The Cluster the flags or TF_CONFIG describe, or None for one machine."""
+  if FLAGS.ps_hosts or FLAGS.worker_hosts or FLAGS.job_name:
+    if not FLAGS.job_name:
+      raise UserError('--job_name=ps or --job_name=worker is needed with '
+                      '--ps_hosts and --worker_hosts')
+    ps, workers, job, index = (FLAGS.ps_hosts, FLAGS.worker_hosts,
+                               FLAGS.job_name, FLAGS.task_index)
+  elif os.environ.get('TF_CONFIG'):
+    ps, workers, job, index = _from_tf_config(os.environ['TF_CONFIG'])
+  else:
+    return None
+  return Cluster(_parse_hosts('ps_hosts', ps),
+                 _parse_hosts('worker_hosts', workers), job, index,
+                 FLAGS.sync_replicas)
+
+
+class Cluster(object):
+  """This task's place in the cluster, and what it must do there."""
+
+  def __init__(self, ps_hosts, worker_hosts, job_name, task_index, sync):
+    if job_name not in ('ps', 'worker'):
+      raise UserError('unknown job %r: it must be ps or worker' % job_name)
+    hosts = ps_hosts if job_name == 'ps' else worker_hosts
+    if task_index >= len(hosts):
+      raise UserError('--task_index=%d but the %s job has %d tasks (0..%d)' %
+                      (task_index, job_name, len(hosts), len(hosts) - 1))
+    self.spec = tf.train.ClusterSpec({'ps': ps_hosts, 'worker': worker_hosts})
+    self.job_name = job_name
+    self.task_index = task_index
+    self.address = hosts[task_index]
+    self.num_ps = len(ps_hosts)
+    self.num_workers = len(worker_hosts)
+    self.sync = sync
+    self.is_chief = job_name == 'worker' and task_index == 0
+    self.worker_device = '/job:worker/task:%d' % task_index
+    self._sync_optimizer = None
+    self._chief_ops = None
+    self._release_op = None
+    self._done_ops = None
+    self._others_finished = None
+    self._stopping = threading.Event()
+    self._updater = None
+    self._step_counts = None
+    self._not_ready = None
+
+  def start_server(self, cpu_devices=1):
+    """Starts this task's gRPC server; a port in use is one clear line."""
+    host, _, port = self.address.rpartition(':')
+    with socket.socket() as probe:
+      # As a server would: connections closing (TIME_WAIT) do not count.
+      probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+      try:
+        probe.bind((host if host not in ('localhost',) else '127.0.0.1',
+                    int(port)))
+      except OSError as e:
+        raise UserError('cannot serve %s (%s/%d): %s; pick another port or '
+                        'stop what uses it' %
+                        (self.address, self.job_name, self.task_index,
+                         e.strerror))
+    config = tf.compat.v1.ConfigProto(device_count={'CPU': cpu_devices})
+    config.experimental.coordination_config.force_disable = True
+    return tf.distribute.Server(self.spec, job_name=self.job_name,
+                                task_index=self.task_index, config=config)
+
+  def session_config(self, config):
+    """Lets a worker depend on the ps tasks and itself, not on other workers.
+
+    TensorFlow's coordination service would also tie every task's fate to
+    every other's (a killed worker cancels the chief's steps); TF1 training
+    tolerates workers coming and going, so it is turned off.
+    """
+    config.device_filters.extend(['/job:ps', self.worker_device])
+    config.experimental.coordination_config.force_disable = True
+    return config
+
+  def device_scope(self):
+    """Places variables on the ps tasks, everything else on this worker."""
+    return tf.compat.v1.device(tf.compat.v1.train.replica_device_setter(
+        worker_device=self.worker_device, cluster=self.spec))
+
+  def tower_device_fn(self, device):
+    """A tower's device function: variables to the ps tasks."""
+    return tf.compat.v1.train.replica_device_setter(worker_device=device,
+                                                    cluster=self.spec)
+
+  def tower_devices(self, devices):
+    """This worker's tower devices, named within the cluster."""
+    return [self.worker_device + d for d in devices]
+
+  def apply_gradients(self, optimizer, grads_and_vars, global_step):
+    """Like cifar10.apply_gradients, aggregating all workers if synchronous.
+
+    SyncReplicasOptimizer sums up the gradients of every worker, applies them
+    once on the chief, and updates the moving averages after that update,
+    so that they advance once per global step as on one machine.
+    """
+    if not self.sync:
+      return tf.group(
+          cifar10.apply_gradients(optimizer, grads_and_vars, global_step),
+          self._count_step())
+    cifar10.add_weight_and_gradient_summaries(grads_and_vars)
+    self._sync_optimizer = tf.compat.v1.train.SyncReplicasOptimizer(
+        optimizer, replicas_to_aggregate=self.num_workers,
+        total_num_replicas=self.num_workers,
+        variable_averages=cifar10.variable_averages(global_step),
+        variables_to_average=tf.compat.v1.trainable_variables())
+    train_op = self._sync_optimizer.apply_gradients(grads_and_vars,
+                                                    global_step)
+    # Built for MonitoredTrainingSession, which this loop does not use.
+    self._sync_optimizer.ready_for_local_init_op.mark_used()
+    return tf.group(train_op, self._count_step())
+
+  def _count_step(self):
+    """Counts this worker's steps in a vector on ps task 0.
+
+    The chief watches the counts to report workers that stopped. The
+    vector is a local variable: checkpoints stay those of one machine.
+    """
+    with tf.device('/job:ps/task:0'):
+      self._step_counts = tf.compat.v1.get_variable(
+          'worker_step_counts', [self.num_workers], tf.int64,
+          initializer=tf.compat.v1.zeros_initializer(), trainable=False,
+          collections=[tf.compat.v1.GraphKeys.LOCAL_VARIABLES])
+      return tf.compat.v1.scatter_add(self._step_counts, [self.task_index],
+                                      [1])
+
+  def build_coordination_ops(self):
+    """Builds the start-up and shut-down ops; call before finalizing."""
+    if self._sync_optimizer is not None:
+      optimizer = self._sync_optimizer
+      if self.is_chief:
+        self._chief_ops = (optimizer.chief_init_op,
+                           optimizer.get_init_tokens_op())
+        # Spare tokens let a worker that waits for another update finish.
+        self._release_op = optimizer.get_init_tokens_op(self.num_workers)
+      else:
+        self._chief_ops = (optimizer.local_step_init_op,)
+    self._done_ops = [_shared_queue('done_queue', i).enqueue(1)
+                      for i in range(self.num_ps)]
+    finished = _shared_queue('finished_workers', 0)
+    if not self.is_chief:
+      self._done_ops.append(finished.enqueue(1))
+    elif self._release_op is not None:
+      self._others_finished = finished.dequeue_many(self.num_workers - 1)
+    if not self.is_chief:
+      self._not_ready = tf.compat.v1.report_uninitialized_variables(
+          tf.compat.v1.global_variables() + [self._step_counts])
+
+  def start(self, sess):
+    """Runs the synchronous optimizer's start-up on this worker."""
+    if self.is_chief:
+      sess.run(self._step_counts.initializer)
+    if self._chief_ops:
+      sess.run(self._chief_ops)
+    if self._sync_optimizer is not None and self.is_chief:
+      update = self._sync_optimizer.get_chief_queue_runner().enqueue_ops[0]
+      self._updater = threading.Thread(target=self._run_updates,
+                                       args=(sess, update), daemon=True)
+      self._updater.start()
+
+  def _run_updates(self, sess, update):
+    """The chief's synchronous updates, one per aggregated step.
+
+    SyncReplicasOptimizer's own QueueRunner closes the token queue at the
+    first error, which stops training for good; a task that is briefly
+    unreachable must not.
+    """
+    while not self._stopping.is_set():
+      try:
+        sess.run(update)
+      except tf.errors.UnavailableError:
+        time.sleep(POLL_SECS)
+      except (tf.errors.CancelledError, tf.errors.OutOfRangeError,
+              tf.errors.AbortedError, RuntimeError):
+        return  # The session is closing.
+
+  def finish(self, sess):
+    """Releases waiting workers and tells every ps task this worker is done.
+
+    In synchronous training the chief stays until the others are done: the
+    last step of a worker still reaches into the chief's update, and would
+    fail if the chief were gone.
+    """
+    if self._release_op is not None:
+      sess.run(self._release_op)
+      print('Waiting for the other workers to finish.', flush=True)
+      sess.run(self._others_finished)
+    self._stopping.set()
+    sess.run(self._done_ops)
+
+  def join(self):
+    """Waits for the update thread, once the session is closed.
+
+    A thread still inside a session run when the process exits aborts it.
+    """
+    self._stopping.set()
+    if self._updater is not None:
+      self._updater.join()
+
+  def wait_for_chief(self, sess):
+    """Blocks until the chief has initialized or restored every variable."""
+    said = False
+    while len(sess.run(self._not_ready)):
+      if not said:
+        print('Waiting for the chief (worker 0) to initialize the model.',
+              flush=True)
+        said = True
+      time.sleep(POLL_SECS)
+
+  @contextlib.contextmanager
+  def watch_workers(self, sess, seconds):
+    """On the chief, reports workers that made no step for `seconds`.
+
+    In synchronous training the other workers' gradients fill the missing
+    worker's place in each update, so training goes on; without this,
+    nobody would notice.
+    """
+    if not self.is_chief:
+      yield
+      return
+    stopped = threading.Event()
+
+    def watch():
+      last = sess.run(self._step_counts)
+      while not stopped.wait(seconds):
+        counts = sess.run(self._step_counts)
+        for i in range(self.num_workers):
+          if counts[i] == last[i]:
+            print('WARNING: worker %d (%s) made no step in the last %d s; '
+                  'is it running?' % (i, self.spec.task_address('worker', i),
+                                      seconds), flush=True)
+        last = counts
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    try:
+      yield
+    finally:
+      stopped.set()
+      thread.join()
+
+
+def _shared_queue(name, ps_index):
+  """A queue of tokens on ps task `ps_index`, one for all tasks.
+
+  Every task's graph builds it; the shared name makes them one queue in the
+  ps task's server. Workers put a token into each ps task's 'done_queue'
+  when they finish, so that the ps tasks know when to exit; non-chief
+  workers also put one into 'finished_workers', which the chief of
+  synchronous training waits for.
+  """
+  with tf.device('/job:ps/task:%d' % ps_index):
+    return tf.queue.FIFOQueue(_QUEUE_CAPACITY, tf.int32, shapes=[[]],
+                              shared_name='%s_%d' % (name, ps_index),
+                              name='%s_%d' % (name, ps_index))
+
+
+def run_ps(cluster):
+  """Serves the variables until every worker has said it is done.
+
+  Returns:
+    The exit status, 0.
+  """
+  server = cluster.start_server()
+  print('ps task %d serving at %s; waiting for %d workers.' %
+        (cluster.task_index, cluster.address, cluster.num_workers),
+        flush=True)
+  with tf.Graph().as_default():
+    dequeue = _shared_queue('done_queue', cluster.task_index).dequeue()
+    with tf.compat.v1.Session(server.target) as sess:
+      for done in range(1, cluster.num_workers + 1):
+        sess.run(dequeue)
+        print('ps task %d: %d of %d workers done.' %
+              (cluster.task_index, done, cluster.num_workers), flush=True)
+  return 0
