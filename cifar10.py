@@ -44,6 +44,9 @@ flags.DEFINE_string('data_dir', '/tmp/cifar10_data',
                     'are read from DATA_DIR/cifar-10-batches-bin/.')
 flags.DEFINE_boolean('download', True, 'Download and extract the data set '
                      'into --data_dir when it is not there yet.')
+flags.DEFINE_string('checkpoint_dir', '/tmp/cifar10_train',
+                    'Directory where to read model checkpoints (evaluation '
+                    'and prediction).')
 flags.DEFINE_string('data_url', None, 'Where to download '
                     'cifar-10-binary.tar.gz from (default: the official '
                     'CIFAR-10 site); any URL urllib opens, e.g. a mirror or '

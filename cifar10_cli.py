@@ -29,11 +29,12 @@ def fail(message):
   sys.exit(USER_ERROR_EXIT)
 
 
-def run(main):
+def run(main, takes_arguments=False):
   """Runs `main` through absl, reporting any UserError as one line.
 
   Args:
     main: function taking absl's argv, as for `absl.app.run`.
+    takes_arguments: whether the script takes arguments besides flags.
   """
   # TensorFlow's Python logger repeats, through absl's handler too, what our
   # own lines say ("Restoring parameters from ...") and warns that the TF1
@@ -41,7 +42,7 @@ def run(main):
   logging.getLogger('tensorflow').setLevel(logging.ERROR)
 
   def guarded_main(argv):
-    if len(argv) > 1:
+    if len(argv) > 1 and not takes_arguments:
       fail('unexpected arguments %s: all options are --flags (see --help)' %
            ' '.join(argv[1:]))
     try:

@@ -35,8 +35,6 @@ flags.DEFINE_string('eval_dir', '/tmp/cifar10_eval',
 flags.DEFINE_enum('eval_data', 'test', ['test', 'train_eval'],
                   "Which data to evaluate: 'test' (test_batch.bin) or "
                   "'train_eval' (the training files).")
-flags.DEFINE_string('checkpoint_dir', '/tmp/cifar10_train',
-                    'Directory where to read model checkpoints.')
 flags.DEFINE_integer('eval_interval_secs', 300,
                      'How often to look for a new checkpoint, in seconds.',
                      lower_bound=0)

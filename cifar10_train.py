@@ -30,7 +30,7 @@ import tensorflow as tf
 import cifar10
 import cifar10_checkpoint
 import cifar10_cli
-import cifar10_cluster  # pylint: disable=unused-import (its flags)
+import cifar10_cluster  # pylint: disable=unused-import (flags it reads)
 import cifar10_input
 from cifar10_cli import UserError
 
@@ -343,6 +343,9 @@ def _save(sess, saver, step):
 
 
 def main(unused_argv):
+  if FLAGS.ps_hosts or FLAGS.worker_hosts or FLAGS.job_name:
+    raise UserError('cluster flags are for cifar10_multi_gpu_train.py; '
+                    'cifar10_train.py trains on one device')
   cifar10.prepare_data()
   return run_training(single_device_model, FLAGS.batch_size, session_config())
 

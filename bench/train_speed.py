@@ -9,12 +9,15 @@ Each variant runs the real training script as a user would (fresh
 otherwise) for --steps steps, --rounds times, the variants taking turns so
 that the machine's drift hits all alike. It reads the examples/sec of the
 progress lines, drops the first --warmup_lines of each run, and prints the
-median of the rest and its ratio to the first variant.
+median of the rest and its ratio to the first variant. The cluster variants
+start 1 ps and 2 worker processes on loopback and add up the workers'
+rates.
 """
 
 import argparse
 import os
 import re
+import socket
 import statistics
 import subprocess
 import sys
@@ -27,23 +30,61 @@ VARIANTS = {
     'single': ('cifar10_train.py', []),
     'towers2': ('cifar10_multi_gpu_train.py', ['--num_gpus=2']),
     'nosummary': ('cifar10_train.py', ['--summary_steps=0']),
+    # 1 ps + 2 workers on loopback; the rate is the two workers' sum.
+    'cluster2': ('cifar10_multi_gpu_train.py', ['--job_name=worker']),
+    'cluster2_async': ('cifar10_multi_gpu_train.py',
+                       ['--job_name=worker', '--nosync_replicas']),
 }
 
 RATE = re.compile(r': step \d+, loss = [\d.]+ \(([\d.]+) examples/sec;')
 
 
-def run_variant(name, data_dir, steps):
-  """Trains one variant in a fresh folder; returns its examples/sec lines."""
+def _free_ports(n):
+  sockets = [socket.socket() for _ in range(n)]
+  for s in sockets:
+    s.bind(('127.0.0.1', 0))
+  ports = [s.getsockname()[1] for s in sockets]
+  for s in sockets:
+    s.close()
+  return ports
+
+
+def _tasks(name, flags):
+  """The command-line flags of each process a variant runs."""
+  if not name.startswith('cluster'):
+    return [flags]
+  ps, w0, w1 = _free_ports(3)
+  hosts = ['--ps_hosts=127.0.0.1:%d' % ps,
+           '--worker_hosts=127.0.0.1:%d,127.0.0.1:%d' % (w0, w1)]
+  ps_flags = [f.replace('worker', 'ps') if f == '--job_name=worker' else f
+              for f in flags]
+  return [hosts + ps_flags, hosts + flags + ['--task_index=0'],
+          hosts + flags + ['--task_index=1']]
+
+
+def run_variant(name, data_dir, steps, warmup_lines):
+  """Trains one variant in a fresh folder; returns its examples/sec.
+
+  For each process: its progress lines' rates after warm-up; a variant's
+  rate per window is the sum over its worker processes.
+  """
   script, flags = VARIANTS[name]
   with tempfile.TemporaryDirectory() as train_dir:
-    result = subprocess.run(
+    processes = [subprocess.Popen(
         [sys.executable, os.path.join(ROOT, script), '--data_dir=' + data_dir,
          '--train_dir=' + train_dir, '--nodownload',
-         '--max_steps=%d' % steps] + flags,
-        capture_output=True, text=True, check=False)
-  if result.returncode:
-    sys.exit('%s failed:\n%s' % (name, result.stderr[-2000:]))
-  return [float(r) for r in RATE.findall(result.stdout)]
+         '--max_steps=%d' % steps] + task,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for task in _tasks(name, flags)]
+    outputs = [p.communicate() for p in processes]
+  rates = []
+  for process, (out, err) in zip(processes, outputs):
+    if process.returncode:
+      sys.exit('%s failed:\n%s' % (name, err[-2000:]))
+    found = [float(r) for r in RATE.findall(out)][warmup_lines:]
+    if found:
+      rates.append(found)
+  return [sum(window) for window in zip(*rates)]
 
 
 def main():
@@ -62,8 +103,8 @@ def main():
   rates = {name: [] for name in names}
   for _ in range(args.rounds):
     for name in names:
-      rates[name] += run_variant(name, args.data_dir,
-                                 args.steps)[args.warmup_lines:]
+      rates[name] += run_variant(name, args.data_dir, args.steps,
+                                 args.warmup_lines)
   base = statistics.median(rates[names[0]])
   print('%-10s %12s %8s %8s' % ('variant', 'examples/s', 'ratio', 'windows'))
   for name in names:
