@@ -31,6 +31,7 @@ import urllib.error
 import urllib.request
 
 from absl import flags
+import numpy as np
 import tensorflow as tf
 
 import cifar10_input
@@ -201,9 +202,45 @@ def _max_pool(x, name):
                           padding='SAME', name=name)
 
 
-def _lrn(x, name):
-  return tf.nn.lrn(x, LRN_DEPTH_RADIUS, bias=LRN_BIAS, alpha=LRN_ALPHA,
-                   beta=LRN_BETA, name=name)
+def local_response_normalization(x, name):
+  """tf.nn.lrn with the tutorial's settings, computed with a matrix product.
+
+  Each activation is divided by (bias + alpha * sum of the squares of the
+  activations of the 2 * LRN_DEPTH_RADIUS + 1 nearest channels) ** beta.
+  The windowed sum is a product with a band matrix of ones, and the
+  gradient is written out, so that both run on the fast matrix-multiply
+  and element-wise kernels: training is about 20% faster on a CPU than with
+  tf.nn.lrn's kernels (bench/lrn.py), and the results are the same to
+  float rounding (tests/test_model.py checks both passes).
+  """
+  depth = x.shape[-1]
+  channel = np.arange(depth)
+  band = tf.constant(
+      np.abs(channel[:, None] - channel[None, :]) <= LRN_DEPTH_RADIUS,
+      dtype=x.dtype)
+  shape = tf.shape(x)
+
+  def window_sum(v):
+    return tf.reshape(tf.matmul(tf.reshape(v, [-1, depth]), band), shape)
+
+  @tf.custom_gradient
+  def normalize(x):
+    divisor = LRN_BIAS + LRN_ALPHA * window_sum(tf.square(x))
+    if LRN_BETA == 0.75:
+      scale = tf.math.rsqrt(divisor)
+      scale *= tf.sqrt(scale)  # divisor ** -0.75, cheaper than tf.pow.
+    else:
+      scale = tf.pow(divisor, -LRN_BETA)
+
+    def grad(dy):
+      dy_scale = dy * scale
+      # d/dx of x * divisor**-beta, through every window x appears in; the
+      # band matrix is symmetric, so the same window sum serves.
+      return dy_scale - (2 * LRN_ALPHA * LRN_BETA) * x * window_sum(
+          dy_scale * x / divisor)
+    return x * scale, grad
+
+  return tf.identity(normalize(x), name=name)
 
 
 def inference(images):
@@ -218,9 +255,9 @@ def inference(images):
   """
   conv1 = _conv_relu(images, 3, 64, bias=0.0, scope='conv1')
   pool1 = _max_pool(conv1, 'pool1')
-  norm1 = _lrn(pool1, 'norm1')
+  norm1 = local_response_normalization(pool1, 'norm1')
   conv2 = _conv_relu(norm1, 64, 64, bias=0.1, scope='conv2')
-  norm2 = _lrn(conv2, 'norm2')
+  norm2 = local_response_normalization(conv2, 'norm2')
   pool2 = _max_pool(norm2, 'pool2')
   # Flatten what is left of the image: 6x6 positions of 64 channels.
   dim = pool2.shape[1] * pool2.shape[2] * pool2.shape[3]

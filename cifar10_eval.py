@@ -75,6 +75,7 @@ def evaluate(checkpoint, correct, saver, var_map, writer):
   with tf.compat.v1.Session() as sess:
     cifar10_checkpoint.restore(sess, saver, var_map, checkpoint)
     step = sess.run(tf.compat.v1.train.get_global_step())
+    start = time.time()
     num_correct, total = 0, 0
     with cifar10_input.explain_data_errors():
       while True:
@@ -84,10 +85,11 @@ def evaluate(checkpoint, correct, saver, var_map, writer):
           break
         num_correct += int(np.sum(batch))
         total += batch.size
+  rate = total / (time.time() - start)
   precision = num_correct / float(total)
-  print('%s: precision @ 1 = %.4f (%d/%d) [%s, step %d]' %
+  print('%s: precision @ 1 = %.4f (%d/%d) [%s, step %d; %.0f images/sec]' %
         (datetime.datetime.now(), precision, num_correct, total,
-         os.path.basename(checkpoint), step), flush=True)
+         os.path.basename(checkpoint), step, rate), flush=True)
   summary = tf.compat.v1.Summary()
   summary.value.add(tag=PRECISION_TAG, simple_value=precision)
   writer.add_summary(summary, step)

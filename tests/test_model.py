@@ -149,3 +149,26 @@ def test_eval_restores_the_averages_not_the_raw_weights(tmp_path):
       cifar10_checkpoint.restore(sess, saver, var_map, prefix + '-3')
       restored = sess.run(_global_variable('softmax_linear/weights'))
   np.testing.assert_array_equal(restored, averaged)
+
+
+def test_local_response_normalization_matches_tf_nn_lrn():
+  x = tf.constant(np.random.RandomState(1).normal(
+      0, 3, size=(4, 12, 12, 64)).astype(np.float32))
+  weights = tf.sin(x)  # Any upstream gradient.
+  with tf.GradientTape(persistent=True) as tape:
+    tape.watch(x)
+    ours = cifar10.local_response_normalization(x, 'ours')
+    theirs = tf.nn.lrn(x, cifar10.LRN_DEPTH_RADIUS, bias=cifar10.LRN_BIAS,
+                       alpha=cifar10.LRN_ALPHA, beta=cifar10.LRN_BETA)
+    loss_ours = tf.reduce_sum(ours * weights)
+    loss_theirs = tf.reduce_sum(theirs * weights)
+  np.testing.assert_allclose(ours.numpy(), theirs.numpy(), rtol=1e-5,
+                             atol=1e-6)
+  np.testing.assert_allclose(tape.gradient(loss_ours, x).numpy(),
+                             tape.gradient(loss_theirs, x).numpy(),
+                             rtol=1e-5, atol=1e-6)
+  # The comparison can tell windows apart: one channel narrower differs.
+  narrower = tf.nn.lrn(x, cifar10.LRN_DEPTH_RADIUS - 1, bias=cifar10.LRN_BIAS,
+                       alpha=cifar10.LRN_ALPHA, beta=cifar10.LRN_BETA)
+  assert not np.allclose(ours.numpy(), narrower.numpy(), rtol=1e-5,
+                         atol=1e-6)

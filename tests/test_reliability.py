@@ -126,7 +126,7 @@ def test_eval_watching_training_never_crashes_or_repeats(data_dir, tmp_path):
     training.kill()
     evaluation.kill()
   assert 'Traceback' not in err, err
-  evaluated = re.findall(r'\[(model\.ckpt-\d+), step \d+\]', out)
+  evaluated = re.findall(r'\[(model\.ckpt-\d+), step \d+;', out)
   assert len(evaluated) >= 2, out
   assert len(set(evaluated)) == len(evaluated), evaluated
   assert evaluated[-1] == 'model.ckpt-150'

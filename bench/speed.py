@@ -1,0 +1,156 @@
+"""Measures training and evaluation speed against the machine's compute ceiling.
+
+Usage:
+  python bench/speed.py --data_dir=/root/cifar10_data [--steps=400]
+
+In one run it measures:
+- the machine's fp32 matrix-multiply rate (GEMM FLOP/s, TensorFlow's own
+  kernels on all cores), and the model's FLOPs per training example,
+  counted from the graph's convolutions and matrix products (forward
+  multiply-adds x 2 FLOPs x 3 for forward and backward passes); their
+  ratio is the compute ceiling in examples/sec;
+- training, run as a user runs it (cifar10_train.py, default flags,
+  summaries on): the median examples/sec of the progress windows after
+  warm-up, the seconds from process start to step 0, and the peak resident
+  memory of the process;
+- evaluation of the resulting checkpoint over the test set (images/sec).
+It prints each figure with the target of the speed issue beside it.
+"""
+
+import argparse
+import datetime
+import os
+import re
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import tensorflow as tf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import cifar10  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+LINE = re.compile(r'^(\d{4}-\d\d-\d\d [\d:.]+): step (\d+), loss = [\d.]+ '
+                  r'\(([\d.]+) examples/sec; ([\d.]+) sec/batch\)$', re.M)
+EVAL_RATE = re.compile(r'step \d+; (\d+) images/sec\]')
+
+# The fully connected layers, whose MatMul ops count.
+LAYERS = ('local3/', 'local4/', 'softmax_linear/')
+
+# Targets of the speed issue.
+CEILING_FRACTION = 0.70
+STEP0_SECS = 5.0
+TUTORIAL_EVAL_RATE = 2600.0  # images/sec, the original tutorial here.
+MEMORY_BYTES = 2 << 30
+
+
+def gemm_flops(size=2048, repeats=20, rounds=5):
+  """The best fp32 matmul rate of `rounds` timed runs, in FLOP/s."""
+  with tf.Graph().as_default():
+    a = tf.Variable(tf.random.normal([size, size]))
+    b = tf.Variable(tf.random.normal([size, size]))
+    products = [tf.reduce_sum(tf.matmul(a + float(i), b))
+                for i in range(repeats)]
+    total = tf.add_n(products)
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      sess.run(total)
+      times = []
+      for _ in range(rounds):
+        start = time.time()
+        sess.run(total)
+        times.append(time.time() - start)
+  return 2.0 * size ** 3 * repeats / min(times)
+
+
+def training_flops_per_example():
+  """Forward multiply-adds of one image x 2 FLOPs x 3 (forward + backward)."""
+  with tf.Graph().as_default() as graph:
+    cifar10.inference(tf.zeros([1, 24, 24, 3]))
+    macs = 0
+    for op in graph.get_operations():
+      if op.type == 'Conv2D':
+        out = op.outputs[0].shape.as_list()
+        kernel = op.inputs[1].shape.as_list()
+        macs += out[1] * out[2] * out[3] * kernel[0] * kernel[1] * kernel[2]
+      elif op.type == 'MatMul' and op.name.startswith(LAYERS):
+        # (LRN's band products are MatMul ops too, but not model layers.)
+        macs += (op.inputs[0].shape.as_list()[1] *
+                 op.outputs[0].shape.as_list()[1])
+  return macs, 2 * 3 * macs
+
+
+def run_training(data_dir, train_dir, steps):
+  """Runs cifar10_train.py; returns (rates, secs to step 0, peak RSS bytes)."""
+  start = time.time()
+  result = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'cifar10_train.py'),
+       '--data_dir=' + data_dir, '--train_dir=' + train_dir, '--nodownload',
+       '--max_steps=%d' % steps],
+      capture_output=True, text=True, check=False)
+  peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+  if result.returncode:
+    sys.exit('training failed:\n' + result.stderr[-2000:])
+  lines = LINE.findall(result.stdout)
+  first_time, first_step, _, sec_per_batch = lines[0]
+  first = datetime.datetime.strptime(first_time, '%Y-%m-%d %H:%M:%S.%f')
+  step0 = (first.timestamp() - int(first_step) * float(sec_per_batch) -
+           start)
+  return [float(rate) for _, _, rate, _ in lines], step0, peak
+
+
+def run_eval(data_dir, train_dir):
+  result = subprocess.run(
+      [sys.executable, os.path.join(ROOT, 'cifar10_eval.py'),
+       '--data_dir=' + data_dir, '--checkpoint_dir=' + train_dir,
+       '--eval_dir=' + train_dir + '_eval', '--nodownload', '--run_once'],
+      capture_output=True, text=True, check=False)
+  if result.returncode:
+    sys.exit('evaluation failed:\n' + result.stderr[-2000:])
+  return float(EVAL_RATE.search(result.stdout).group(1))
+
+
+def _verdict(ok):
+  return 'met' if ok else 'MISSED'
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
+  parser.add_argument('--data_dir', required=True)
+  parser.add_argument('--steps', type=int, default=400)
+  parser.add_argument('--warmup_lines', type=int, default=5)
+  args = parser.parse_args()
+
+  flops = gemm_flops()
+  macs, per_example = training_flops_per_example()
+  ceiling = flops / per_example
+  with tempfile.TemporaryDirectory() as train_dir:
+    rates, step0, peak = run_training(args.data_dir, train_dir, args.steps)
+    eval_rate = run_eval(args.data_dir, train_dir)
+  train_rate = statistics.median(rates[args.warmup_lines:])
+
+  print('fp32 GEMM: %.1f GFLOP/s' % (flops / 1e9))
+  print('model: %.2fM forward multiply-adds, %.1f MFLOP per training '
+        'example' % (macs / 1e6, per_example / 1e6))
+  print('compute ceiling: %.0f examples/sec' % ceiling)
+  print('training: %.1f examples/sec (median of %d windows) = %.1f%% of the '
+        'ceiling; target %.0f%%: %s' %
+        (train_rate, len(rates) - args.warmup_lines,
+         100 * train_rate / ceiling, 100 * CEILING_FRACTION,
+         _verdict(train_rate >= CEILING_FRACTION * ceiling)))
+  print('start to step 0: %.1f s; target %.0f s: %s' %
+        (step0, STEP0_SECS, _verdict(step0 <= STEP0_SECS)))
+  print('evaluation: %.0f images/sec = %.2fx the tutorial\'s %.0f; target 2x: '
+        '%s' % (eval_rate, eval_rate / TUTORIAL_EVAL_RATE, TUTORIAL_EVAL_RATE,
+                _verdict(eval_rate >= 2 * TUTORIAL_EVAL_RATE)))
+  print('training peak resident memory: %.2f GB; target < 2 GB: %s' %
+        (peak / 2.0 ** 30, _verdict(peak < MEMORY_BYTES)))
+
+
+if __name__ == '__main__':
+  main()
