@@ -17,13 +17,15 @@ rates.
 import argparse
 import os
 import re
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import cifar10_cluster  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 # name -> (script, extra flags).
 VARIANTS = {
@@ -39,21 +41,11 @@ VARIANTS = {
 RATE = re.compile(r': step \d+, loss = [\d.]+ \(([\d.]+) examples/sec;')
 
 
-def _free_ports(n):
-  sockets = [socket.socket() for _ in range(n)]
-  for s in sockets:
-    s.bind(('127.0.0.1', 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
-
-
 def _tasks(name, flags):
   """The command-line flags of each process a variant runs."""
   if not name.startswith('cluster'):
     return [flags]
-  ps, w0, w1 = _free_ports(3)
+  ps, w0, w1 = cifar10_cluster.free_local_ports(3)
   hosts = ['--ps_hosts=127.0.0.1:%d' % ps,
            '--worker_hosts=127.0.0.1:%d,127.0.0.1:%d' % (w0, w1)]
   ps_flags = [f.replace('worker', 'ps') if f == '--job_name=worker' else f

@@ -17,6 +17,7 @@ import time
 import pytest
 import tensorflow as tf
 
+import cifar10_cluster
 from conftest import ROOT
 from test_scripts import (PRECISION_LINE, TRAIN_LINE, _assert_ok, _eval,
                           _one_line_error)
@@ -26,21 +27,11 @@ pytestmark = pytest.mark.slow
 SCRIPT = os.path.join(ROOT, 'cifar10_multi_gpu_train.py')
 
 
-def _free_ports(n):
-  sockets = [socket.socket() for _ in range(n)]
-  for s in sockets:
-    s.bind(('127.0.0.1', 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
-
-
 class _Cluster(object):
   """Starts tasks of a 1-ps, 2-worker cluster; kills them all at the end."""
 
   def __init__(self, data_dir, train_dir, *flags):
-    ps, w0, w1 = _free_ports(3)
+    ps, w0, w1 = cifar10_cluster.free_local_ports(3)
     self.workers = ['127.0.0.1:%d' % w0, '127.0.0.1:%d' % w1]
     self.hosts = ['--ps_hosts=127.0.0.1:%d' % ps,
                   '--worker_hosts=' + ','.join(self.workers)]
