@@ -54,15 +54,20 @@ def trained(tmp_path_factory):
 
 
 def _write_pictures(folder):
-  """Each pattern as RGB PNG 64x64, gray JPEG 48x48 and RGBA PNG 40x40."""
+  """Each pattern as RGB PNG 64x64, gray JPEG 96x96 and RGBA PNG 128x128.
+
+  Whole multiples of 32: a checkerboard of 2-pixel cells scaled by a
+  fraction (40 to 32, seen) blurs into a flat gray, a picture of another
+  class.
+  """
   rng = np.random.RandomState(9)
   expected = {}
   for k, kind in enumerate(PATTERNS):
     rgb = np.repeat(_pattern(kind, 64, rng)[..., None], 3, axis=2)
-    gray = _pattern(kind, 48, rng)[..., None]
+    gray = _pattern(kind, 96, rng)[..., None]
     rgba = np.concatenate(
-        [np.repeat(_pattern(kind, 40, rng)[..., None], 3, axis=2),
-         np.full((40, 40, 1), 255, np.uint8)], axis=2)
+        [np.repeat(_pattern(kind, 128, rng)[..., None], 3, axis=2),
+         np.full((128, 128, 1), 255, np.uint8)], axis=2)
     for name, data in (('%s.png' % kind, tf.io.encode_png(rgb)),
                        ('%s_gray.jpg' % kind, tf.io.encode_jpeg(gray)),
                        ('%s_rgba.png' % kind, tf.io.encode_png(rgba))):
