@@ -29,7 +29,7 @@ BASENAME = 'model.ckpt'
 PARTIAL_PREFIX = '.partial-'
 SET_ASIDE_SUFFIX = '.unreadable'
 
-# What is left of a checkpoint when TensorFlow reads its index.
+# The file a complete checkpoint has last: its presence marks it whole.
 _INDEX_SUFFIX = '.index'
 
 
