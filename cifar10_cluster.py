@@ -129,7 +129,7 @@ class Cluster(object):
     self.is_chief = job_name == 'worker' and task_index == 0
     self.worker_device = '/job:worker/task:%d' % task_index
     self._sync_optimizer = None
-    self._chief_ops = None
+    self._start_ops = None
     self._release_op = None
     self._done_ops = None
     self._others_finished = None
@@ -145,8 +145,7 @@ class Cluster(object):
       # As a server would: connections closing (TIME_WAIT) do not count.
       probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
       try:
-        probe.bind((host if host not in ('localhost',) else '127.0.0.1',
-                    int(port)))
+        probe.bind(('127.0.0.1' if host == 'localhost' else host, int(port)))
       except OSError as e:
         raise UserError('cannot serve %s (%s/%d): %s; pick another port or '
                         'stop what uses it' %
@@ -224,12 +223,12 @@ class Cluster(object):
     if self._sync_optimizer is not None:
       optimizer = self._sync_optimizer
       if self.is_chief:
-        self._chief_ops = (optimizer.chief_init_op,
+        self._start_ops = (optimizer.chief_init_op,
                            optimizer.get_init_tokens_op())
         # Spare tokens let a worker that waits for another update finish.
         self._release_op = optimizer.get_init_tokens_op(self.num_workers)
       else:
-        self._chief_ops = (optimizer.local_step_init_op,)
+        self._start_ops = (optimizer.local_step_init_op,)
     self._done_ops = [_shared_queue('done_queue', i).enqueue(1)
                       for i in range(self.num_ps)]
     finished = _shared_queue('finished_workers', 0)
@@ -245,8 +244,8 @@ class Cluster(object):
     """Runs the synchronous optimizer's start-up on this worker."""
     if self.is_chief:
       sess.run(self._step_counts.initializer)
-    if self._chief_ops:
-      sess.run(self._chief_ops)
+    if self._start_ops:
+      sess.run(self._start_ops)
     if self._sync_optimizer is not None and self.is_chief:
       update = self._sync_optimizer.get_chief_queue_runner().enqueue_ops[0]
       self._updater = threading.Thread(target=self._run_updates,
