@@ -93,6 +93,16 @@ def latest(directory):
   return found[0] if found else None
 
 
+def require_latest(directory):
+  """The newest complete checkpoint in `directory`; UserError if none."""
+  checkpoint = latest(directory)
+  if checkpoint is None:
+    raise UserError('no checkpoint in %s: train first, or point '
+                    '--checkpoint_dir at a folder with model.ckpt files' %
+                    directory)
+  return checkpoint
+
+
 def check_compatible(checkpoint, var_map):
   """Raises unless `checkpoint` holds every variable of `var_map`.
 

@@ -26,7 +26,6 @@ import cifar10
 import cifar10_checkpoint
 import cifar10_cli
 import cifar10_input
-from cifar10_cli import UserError
 
 FLAGS = flags.FLAGS
 
@@ -120,11 +119,10 @@ def run_eval():
     evaluated = None
     waiting_said = False
     while True:
-      checkpoint = cifar10_checkpoint.latest(FLAGS.checkpoint_dir)
-      if checkpoint is None and FLAGS.run_once:
-        raise UserError('no checkpoint in %s: train first, or point '
-                        '--checkpoint_dir at a folder with model.ckpt files' %
-                        FLAGS.checkpoint_dir)
+      if FLAGS.run_once:
+        checkpoint = cifar10_checkpoint.require_latest(FLAGS.checkpoint_dir)
+      else:
+        checkpoint = cifar10_checkpoint.latest(FLAGS.checkpoint_dir)
       if checkpoint is None and not waiting_said:
         print('No checkpoint in %s yet; waiting for one.' %
               FLAGS.checkpoint_dir, flush=True)

@@ -82,11 +82,7 @@ def build_classifier():
 
 
 def _restore_newest(sess):
-  checkpoint = cifar10_checkpoint.latest(FLAGS.checkpoint_dir)
-  if checkpoint is None:
-    raise UserError('no checkpoint in %s: train first, or point '
-                    '--checkpoint_dir at a folder with model.ckpt files' %
-                    FLAGS.checkpoint_dir)
+  checkpoint = cifar10_checkpoint.require_latest(FLAGS.checkpoint_dir)
   var_map = cifar10.variables_to_restore()
   cifar10_checkpoint.restore(sess, tf.compat.v1.train.Saver(var_map),
                              var_map, checkpoint)
