@@ -85,6 +85,14 @@ DATA_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530'
 DATA_ARCHIVE = 'cifar-10-binary.tar.gz'
 
 
+# Buckets of the histogram summaries, as many as TF2's tf.summary.histogram.
+HISTOGRAM_BUCKETS = 30
+
+# The name scope of the ops that only summaries need, so that a profile
+# (bench/profile_step.py) and the graph tab can tell them apart.
+SUMMARY_SCOPE = 'summary'
+
+
 def summary_tag(name):
   """Removes the `tower_N/` prefix so that all towers share one tag."""
   return re.sub(r'^%s_[0-9]+/' % TOWER_NAME, '', name)
@@ -107,8 +115,40 @@ def scalar_summary(tag, value):
 
 
 def histogram_summary(tag, values):
-  """Adds a histogram summary tagged exactly `tag`."""
-  return _add_summary(tf.raw_ops.HistogramSummary(tag=tag, values=values))
+  """Adds a histogram summary tagged exactly `tag`.
+
+  It is written in the format of TF2's tf.summary.histogram, which
+  TensorBoard's histogram and distribution tabs read like the legacy one:
+  HISTOGRAM_BUCKETS equal buckets from the minimum to the maximum, counted
+  by one vectorized op. The legacy HistogramSummary op looks up each value
+  among 1,500 bucket edges: 0.24 s for conv1's 4.7M activations alone, and
+  all histograms together cost about 5% of training at one summary step
+  in 100; these cost a tenth of that.
+  """
+  with tf.name_scope(SUMMARY_SCOPE):
+    values = tf.reshape(values, [-1])
+    low, high = tf.reduce_min(values), tf.reduce_max(values)
+    # All values equal (zero biases, say): one bucket of width 1 around them.
+    flat = tf.equal(low, high)
+    low = tf.where(flat, low - 0.5, low)
+    high = tf.where(flat, high + 0.5, high)
+    counts = tf.histogram_fixed_width(values, [low, high],
+                                      nbins=HISTOGRAM_BUCKETS)
+    edges = tf.linspace(tf.cast(low, tf.float64), tf.cast(high, tf.float64),
+                        HISTOGRAM_BUCKETS + 1)
+    tensor = tf.stack([edges[:-1], edges[1:], tf.cast(counts, tf.float64)],
+                      axis=1)
+    return _add_summary(_plugin_summary(tag, tensor, 'histograms'))
+
+
+def _plugin_summary(tag, tensor, plugin_name):
+  """A summary op that writes `tensor` for TensorBoard's `plugin_name`."""
+  metadata = tf.compat.v1.SummaryMetadata(
+      plugin_data=tf.compat.v1.SummaryMetadata.PluginData(
+          plugin_name=plugin_name))
+  return tf.raw_ops.TensorSummaryV2(
+      tag=tag, tensor=tensor,
+      serialized_summary_metadata=metadata.SerializeToString())
 
 
 def image_summary(tag, images, max_images=3):
@@ -119,22 +159,18 @@ def image_summary(tag, images, max_images=3):
   stretched from its own minimum to maximum so that standardized inputs are
   visible.
   """
-  shown = images[:max_images]
-  low = tf.reduce_min(shown, axis=[1, 2, 3], keepdims=True)
-  high = tf.reduce_max(shown, axis=[1, 2, 3], keepdims=True)
-  pixels = tf.cast(255.0 * (shown - low) / tf.maximum(high - low, 1e-6),
-                   tf.uint8)
-  pngs = tf.map_fn(tf.image.encode_png, pixels,
-                   fn_output_signature=tf.string)
-  shape = tf.shape(pixels)
-  tensor = tf.concat(
-      [tf.strings.as_string([shape[2], shape[1]]), pngs], axis=0)
-  metadata = tf.compat.v1.SummaryMetadata(
-      plugin_data=tf.compat.v1.SummaryMetadata.PluginData(
-          plugin_name='images'))
-  return _add_summary(tf.raw_ops.TensorSummaryV2(
-      tag=tag, tensor=tensor,
-      serialized_summary_metadata=metadata.SerializeToString()))
+  with tf.name_scope(SUMMARY_SCOPE):
+    shown = images[:max_images]
+    low = tf.reduce_min(shown, axis=[1, 2, 3], keepdims=True)
+    high = tf.reduce_max(shown, axis=[1, 2, 3], keepdims=True)
+    pixels = tf.cast(255.0 * (shown - low) / tf.maximum(high - low, 1e-6),
+                     tf.uint8)
+    pngs = tf.map_fn(tf.image.encode_png, pixels,
+                     fn_output_signature=tf.string)
+    shape = tf.shape(pixels)
+    tensor = tf.concat(
+        [tf.strings.as_string([shape[2], shape[1]]), pngs], axis=0)
+    return _add_summary(_plugin_summary(tag, tensor, 'images'))
 
 
 def _activation_summary(x, layer):
@@ -144,7 +180,8 @@ def _activation_summary(x, layer):
   summaries show it, tagged '<layer>/activations' and '<layer>/sparsity'.
   """
   histogram_summary(layer + '/activations', x)
-  scalar_summary(layer + '/sparsity', tf.nn.zero_fraction(x))
+  with tf.name_scope(SUMMARY_SCOPE):
+    scalar_summary(layer + '/sparsity', tf.nn.zero_fraction(x))
 
 
 def _variable(name, shape, stddev, wd=None):
@@ -183,6 +220,27 @@ def _conv_relu(images, in_depth, out_depth, bias, scope):
   return activation
 
 
+def _conv_relu_pool(images, in_depth, out_depth, bias, scope, pool_name):
+  """`_max_pool(_conv_relu(...))`, with the bias and ReLU after the pooling.
+
+  Max-pooling commutes with adding a per-channel bias and with the ReLU
+  (both never reorder values), so the result is the same, but the bias,
+  the ReLU and their gradients run on the 4x smaller pooled tensor: about
+  4% of a training step on a CPU. The full-size activations are still
+  built, for their summaries only, which run only when summaries are
+  written.
+  """
+  with tf.compat.v1.variable_scope(scope) as var_scope:
+    kernel = _variable('weights', [5, 5, in_depth, out_depth], stddev=5e-2)
+    conv = tf.nn.conv2d(images, kernel, [1, 1, 1, 1], padding='SAME')
+    biases = _biases([out_depth], bias)
+    activation = tf.nn.relu(tf.nn.bias_add(conv, biases), name=var_scope.name)
+  _activation_summary(activation, scope)
+  with tf.name_scope(pool_name) as pool_scope:
+    pooled = _max_pool(conv, 'max')
+    return tf.nn.relu(tf.nn.bias_add(pooled, biases), name=pool_scope)
+
+
 def _fully_connected(x, in_size, out_size, stddev, bias, wd, scope,
                      relu=True):
   """A fully connected layer (x @ weights + biases), ReLU unless told not."""
@@ -207,40 +265,50 @@ def local_response_normalization(x, name):
 
   Each activation is divided by (bias + alpha * sum of the squares of the
   activations of the 2 * LRN_DEPTH_RADIUS + 1 nearest channels) ** beta.
-  The windowed sum is a product with a band matrix of ones, and the
-  gradient is written out, so that both run on the fast matrix-multiply
-  and element-wise kernels: training is about 20% faster on a CPU than with
-  tf.nn.lrn's kernels (bench/lrn.py), and the results are the same to
-  float rounding (tests/test_model.py checks both passes).
+  The windowed sum is a product with a band matrix (alpha folded in, the
+  bias added by the same fused op), and the gradient is written out, so
+  that both run on the fast matrix-multiply and element-wise kernels with
+  few passes over the activations: training is about 25% faster on a CPU
+  than with tf.nn.lrn's kernels (bench/lrn.py), and the results are the
+  same to float rounding (tests/test_model.py checks both passes).
   """
+  with tf.name_scope(name) as scope:
+    return tf.identity(_band_lrn(x), name=scope)
+
+
+def _band_lrn(x):
+  """The body of local_response_normalization."""
   depth = x.shape[-1]
   channel = np.arange(depth)
-  band = tf.constant(
-      np.abs(channel[:, None] - channel[None, :]) <= LRN_DEPTH_RADIUS,
-      dtype=x.dtype)
+  band = np.abs(channel[:, None] - channel[None, :]) <= LRN_DEPTH_RADIUS
   shape = tf.shape(x)
 
-  def window_sum(v):
-    return tf.reshape(tf.matmul(tf.reshape(v, [-1, depth]), band), shape)
+  def window_sum(v, weight):
+    """weight * the sum of v over each channel's window: [-1, depth]."""
+    return tf.matmul(tf.reshape(v, [-1, depth]),
+                     tf.constant(band * weight, dtype=x.dtype))
 
   @tf.custom_gradient
   def normalize(x):
-    divisor = LRN_BIAS + LRN_ALPHA * window_sum(tf.square(x))
+    divisor = tf.reshape(
+        tf.nn.bias_add(window_sum(tf.square(x), LRN_ALPHA),
+                       tf.constant(np.full([depth], LRN_BIAS), x.dtype)),
+        shape)
     if LRN_BETA == 0.75:
       scale = tf.math.rsqrt(divisor)
       scale *= tf.sqrt(scale)  # divisor ** -0.75, cheaper than tf.pow.
     else:
       scale = tf.pow(divisor, -LRN_BETA)
+    y = x * scale
 
     def grad(dy):
-      dy_scale = dy * scale
       # d/dx of x * divisor**-beta, through every window x appears in; the
       # band matrix is symmetric, so the same window sum serves.
-      return dy_scale - (2 * LRN_ALPHA * LRN_BETA) * x * window_sum(
-          dy_scale * x / divisor)
-    return x * scale, grad
+      return dy * scale - x * tf.reshape(
+          window_sum(dy * y / divisor, 2 * LRN_ALPHA * LRN_BETA), shape)
+    return y, grad
 
-  return tf.identity(normalize(x), name=name)
+  return normalize(x)
 
 
 def inference(images):
@@ -253,8 +321,8 @@ def inference(images):
     Logits, float32 [batch, NUM_CLASSES]. The softmax is left to the loss,
     which computes it more stably together with the cross entropy.
   """
-  conv1 = _conv_relu(images, 3, 64, bias=0.0, scope='conv1')
-  pool1 = _max_pool(conv1, 'pool1')
+  pool1 = _conv_relu_pool(images, 3, 64, bias=0.0, scope='conv1',
+                          pool_name='pool1')
   norm1 = local_response_normalization(pool1, 'norm1')
   conv2 = _conv_relu(norm1, 64, 64, bias=0.1, scope='conv2')
   norm2 = local_response_normalization(conv2, 'norm2')

@@ -58,6 +58,11 @@ flags.DEFINE_integer('keep_checkpoint_max', 5,
 flags.DEFINE_integer('summary_steps', 100,
                      'Write summaries every this many steps; 0: never.',
                      lower_bound=0)
+flags.DEFINE_integer('seed', None,
+                     'Seed of the initial weights, the shuffling and the '
+                     'distortions: the same seed gives the same loss curve '
+                     'on one device. Unset: a new seed each run, printed at '
+                     'the start.', lower_bound=0, upper_bound=2 ** 31 - 1)
 
 # Stop signals the loop turns into "save, then exit".
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -202,13 +207,18 @@ def run_training(build_train_op, examples_per_step, config, cluster=None,
   is_chief = cluster is None or cluster.is_chief
   if is_chief:
     _prepare_train_dir(FLAGS.train_dir)
+  seed = _seed()
   with tf.Graph().as_default() as graph, _device_scope(cluster):
+    tf.compat.v1.set_random_seed(seed)
     global_step = tf.compat.v1.train.get_or_create_global_step()
     with tf.device('/cpu:0'):
       # Initialized apart from the first step, so that a failed step (a
-      # cluster task restarting) does not leave it half made.
+      # cluster task restarting) does not leave it half made. Workers of a
+      # cluster each get their own order and distortions.
       iterator = tf.compat.v1.data.make_initializable_iterator(
-          cifar10_input.train_dataset(FLAGS.data_dir, FLAGS.batch_size))
+          cifar10_input.train_dataset(
+              FLAGS.data_dir, FLAGS.batch_size,
+              seed + (cluster.task_index if cluster else 0)))
 
     def next_batch():
       with tf.device('/cpu:0'):
@@ -254,6 +264,16 @@ def run_training(build_train_op, examples_per_step, config, cluster=None,
           flush=True)
     return 128 + stop.signum
   return 0
+
+
+def _seed():
+  """--seed, or a new one, printed so that the run can be repeated."""
+  if FLAGS.seed is not None:
+    return FLAGS.seed
+  seed = cifar10_input.new_seed()
+  print('Random seed: %d (pass --seed=%d to repeat this run).' % (seed, seed),
+        flush=True)
+  return seed
 
 
 def _retry_while_unavailable(run, recover=None, seconds=120):

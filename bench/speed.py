@@ -1,7 +1,10 @@
 """Measures training and evaluation speed against the machine's compute ceiling.
 
 Usage:
-  python bench/speed.py --data_dir=/root/cifar10_data [--steps=400]
+  python bench/speed.py [--data_dir=/root/cifar10_data] [--steps=400]
+
+Without --data_dir it writes synthetic records in the official format (as
+many as CIFAR-10 has) to a temporary folder and uses those.
 
 In one run it measures:
 - the machine's fp32 matrix-multiply rate (GEMM FLOP/s, TensorFlow's own
@@ -33,7 +36,12 @@ import tensorflow as tf
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import cifar10  # pylint: disable=g-import-not-at-top,wrong-import-position
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import cifar10
+import cifar10_input
+sys.path.insert(0, os.path.join(ROOT, 'tests'))
+from conftest import make_data_dir
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
 LINE = re.compile(r'^(\d{4}-\d\d-\d\d [\d:.]+): step (\d+), loss = [\d.]+ '
                   r'\(([\d.]+) examples/sec; ([\d.]+) sec/batch\)$', re.M)
@@ -121,7 +129,7 @@ def _verdict(ok):
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  parser.add_argument('--data_dir', required=True)
+  parser.add_argument('--data_dir', default=None)
   parser.add_argument('--steps', type=int, default=400)
   parser.add_argument('--warmup_lines', type=int, default=5)
   args = parser.parse_args()
@@ -129,9 +137,13 @@ def main():
   flops = gemm_flops()
   macs, per_example = training_flops_per_example()
   ceiling = flops / per_example
-  with tempfile.TemporaryDirectory() as train_dir:
-    rates, step0, peak = run_training(args.data_dir, train_dir, args.steps)
-    eval_rate = run_eval(args.data_dir, train_dir)
+  with tempfile.TemporaryDirectory() as scratch:
+    data_dir = args.data_dir or make_data_dir(
+        scratch, cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN // 5,
+        cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_EVAL)
+    train_dir = os.path.join(scratch, 'train')
+    rates, step0, peak = run_training(data_dir, train_dir, args.steps)
+    eval_rate = run_eval(data_dir, train_dir)
   train_rate = statistics.median(rates[args.warmup_lines:])
 
   print('fp32 GEMM: %.1f GFLOP/s' % (flops / 1e9))

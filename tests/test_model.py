@@ -172,3 +172,57 @@ def test_local_response_normalization_matches_tf_nn_lrn():
                        alpha=cifar10.LRN_ALPHA, beta=cifar10.LRN_BETA)
   assert not np.allclose(ours.numpy(), narrower.numpy(), rtol=1e-5,
                          atol=1e-6)
+
+
+def test_conv1_pool1_equal_the_tutorials_order():
+  """Bias and ReLU after the pooling give the tutorial's pool1 and
+  gradients: pool(relu(conv + b)) with its ops in the tutorial's order."""
+  with tf.Graph().as_default():
+    images = tf.constant(_images(4))
+    pool1 = cifar10._conv_relu_pool(images, 3, 64, bias=0.0, scope='conv1',
+                                    pool_name='pool1')
+    kernel, biases = (_global_variable('conv1/weights'),
+                      _global_variable('conv1/biases'))
+    conv = tf.nn.conv2d(images, kernel, [1, 1, 1, 1], padding='SAME')
+    tutorial = cifar10._max_pool(tf.nn.relu(tf.nn.bias_add(conv, biases)),
+                                 'tutorial_pool1')
+    weights = tf.sin(tf.range(tf.size(pool1), dtype=tf.float32))
+    ours_loss = tf.reduce_sum(tf.reshape(pool1, [-1]) * weights)
+    tutorial_loss = tf.reduce_sum(tf.reshape(tutorial, [-1]) * weights)
+    gradients = tf.gradients(ours_loss, [kernel, biases])
+    tutorial_gradients = tf.gradients(tutorial_loss, [kernel, biases])
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      # Biases of both signs, so that the ReLU cuts some windows, not all.
+      sess.run(biases.assign(tf.linspace(-2.0, 0.5, 64)))
+      ours, theirs, grads, tutorial_grads = sess.run(
+          [pool1, tutorial, gradients, tutorial_gradients])
+  assert ours.shape == (4, 12, 12, 64)
+  assert 0.1 < np.mean(ours == 0) < 0.9
+  np.testing.assert_array_equal(ours, theirs)
+  for got, expected in zip(grads, tutorial_grads):
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('values,low,high', [
+    ([0.0, 1.0, 1.0, 3.0, 2.5], 0.0, 3.0),
+    ([0.0, 0.0, 0.0], -0.5, 0.5),  # all equal: one bucket around them
+])
+def test_histogram_summary_counts_every_value(values, low, high):
+  with tf.Graph().as_default():
+    summary = cifar10.histogram_summary('h', tf.constant(values))
+    with tf.compat.v1.Session() as sess:
+      proto = tf.compat.v1.Summary.FromString(sess.run(summary))
+  value = proto.value[0]
+  assert value.tag == 'h'
+  assert value.metadata.plugin_data.plugin_name == 'histograms'
+  buckets = tf.make_ndarray(value.tensor)
+  assert buckets.shape == (cifar10.HISTOGRAM_BUCKETS, 3)
+  assert buckets[0, 0] == low and buckets[-1, 1] == high
+  np.testing.assert_allclose(buckets[1:, 0], buckets[:-1, 1])
+  assert buckets[:, 2].sum() == len(values)
+  # Each value is counted in the bucket it falls in.
+  for v in values:
+    inside = (buckets[:, 0] <= v) & ((v < buckets[:, 1]) |
+                                     (buckets[:, 1] == high))
+    assert buckets[inside, 2].sum() >= 1

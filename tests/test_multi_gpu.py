@@ -94,7 +94,7 @@ def test_towers_run_on_distinct_devices():
       placed[node.node_name] = device_stats.device
   # Grappler fuses conv + bias + ReLU into one op named after the ReLU.
   for tower in (0, 1):
-    for op in ('conv1/conv1', 'conv2/conv2',
+    for op in ('conv1/Conv2D', 'pool1', 'conv2/conv2',
                'gradients/tower_%d/conv1/Conv2D_grad/Conv2DBackpropFilter' %
                tower):
       name = 'tower_%d/%s' % (tower, op)

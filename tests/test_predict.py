@@ -47,9 +47,10 @@ def trained(tmp_path_factory):
     write_records(str(folder / name), np.repeat(gray[..., None], 3, axis=3),
                   labels)
   train_dir = str(root / 'train')
-  # As in test_scripts' learnable set: some runs only learn after 150 steps.
+  # As in test_scripts' learnable set: some runs only learn after 150 steps,
+  # and a fixed seed keeps the test from the runs that diverge.
   _assert_ok(_train(str(root / 'data'), train_dir, '--max_steps=250',
-                    '--batch_size=64', '--log_frequency=50'))
+                    '--seed=1', '--batch_size=64', '--log_frequency=50'))
   return train_dir, root
 
 

@@ -116,6 +116,14 @@ def test_tensorboard_serves_all_training_and_eval_data(data_dir, tmp_path):
         assert '%s/%s' % (layer, var) in histograms
         assert '%s/%s/gradients' % (layer, var) in histograms
     assert not any(tag.startswith('tower') for tag in histograms | train_tags)
+    # Each histogram counts every value: conv1's 5x5x3x64 weights.
+    weights = board.get('plugin/histograms/histograms', run='train',
+                        tag='conv1/weights')
+    assert [entry[1] for entry in weights] == [1, 10, 20]
+    buckets = weights[0][2]
+    assert len(buckets) == 30
+    assert sum(count for _, _, count in buckets) == 5 * 5 * 3 * 64
+    assert buckets[0][0] < 0 < buckets[-1][1] <= 0.1  # 2 stddevs of 0.05
 
     assert board.get('plugin/images/tags')['train']['images']['samples'] == 3
     entries = board.get('plugin/images/images', run='train', tag='images',
