@@ -134,8 +134,11 @@ def histogram_summary(tag, values):
     high = tf.where(flat, high + 0.5, high)
     counts = tf.histogram_fixed_width(values, [low, high],
                                       nbins=HISTOGRAM_BUCKETS)
-    edges = tf.linspace(tf.cast(low, tf.float64), tf.cast(high, tf.float64),
-                        HISTOGRAM_BUCKETS + 1)
+    low, high = tf.cast(low, tf.float64), tf.cast(high, tf.float64)
+    # (tf.linspace would do, but takes 17 ms per call to build.)
+    fractions = tf.range(1, HISTOGRAM_BUCKETS, dtype=tf.float64) / float(
+        HISTOGRAM_BUCKETS)
+    edges = tf.concat([[low], low + (high - low) * fractions, [high]], 0)
     tensor = tf.stack([edges[:-1], edges[1:], tf.cast(counts, tf.float64)],
                       axis=1)
     return _add_summary(_plugin_summary(tag, tensor, 'histograms'))

@@ -26,6 +26,7 @@ import time
 
 from absl import flags
 import tensorflow as tf
+from tensorflow.core.protobuf import rewriter_config_pb2
 
 import cifar10
 import cifar10_checkpoint
@@ -58,6 +59,12 @@ flags.DEFINE_integer('keep_checkpoint_max', 5,
 flags.DEFINE_integer('summary_steps', 100,
                      'Write summaries every this many steps; 0: never.',
                      lower_bound=0)
+flags.DEFINE_boolean('bf16', False,
+                     'Mixed precision on CPUs: let oneDNN run convolutions '
+                     'and matrix products in bfloat16, variables staying '
+                     'float32. About 1.8x faster where the CPU has '
+                     'AVX512_BF16 or AMX, slower where it has not; changes '
+                     'results slightly (README.md has the figures).')
 flags.DEFINE_integer('seed', None,
                      'Seed of the initial weights, the shuffling and the '
                      'distortions: the same seed gives the same loss curve '
@@ -75,10 +82,24 @@ def session_config(cpu_devices=1):
     cpu_devices: how many logical CPU devices to create, for towers on a
       machine without enough GPUs.
   """
-  return tf.compat.v1.ConfigProto(
+  config = tf.compat.v1.ConfigProto(
       allow_soft_placement=True,
       log_device_placement=FLAGS.log_device_placement,
       device_count={'CPU': cpu_devices})
+  if FLAGS.bf16:
+    use_bf16(config)
+  return config
+
+
+def use_bf16(config):
+  """Turns on TensorFlow's oneDNN bfloat16 rewrite in session `config`.
+
+  The rewrite runs convolutions, matrix products and the ops between them
+  in bfloat16 and keeps variables, their updates and the loss in float32;
+  bfloat16 has float32's range, so unlike float16 it needs no loss scaling.
+  """
+  config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
+      rewriter_config_pb2.RewriterConfig.ON)
 
 
 def single_device_model(next_batch, global_step):

@@ -20,7 +20,8 @@ def _pattern_images(n):
 
 
 def _decoded(paths):
-  images, labels = cifar10_input.split_records(cifar10_input._load(paths))
+  images, labels = cifar10_input.split_records(
+      cifar10_input._load(tf.constant(paths)))
   return list(zip(images.numpy(), labels.numpy()))
 
 

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 import cifar10
 import cifar10_checkpoint
+import cifar10_train
 
 EXPECTED_VARIABLES = {
     'conv1/weights': [5, 5, 3, 64],
@@ -226,3 +227,31 @@ def test_histogram_summary_counts_every_value(values, low, high):
     inside = (buckets[:, 0] <= v) & ((v < buckets[:, 1]) |
                                      (buckets[:, 1] == high))
     assert buckets[inside, 2].sum() >= 1
+
+
+def test_bf16_rewrite_runs_convolutions_in_bfloat16():
+  config = tf.compat.v1.ConfigProto()
+  cifar10_train.use_bf16(config)
+  losses = []
+  for session_config in (tf.compat.v1.ConfigProto(), config):
+    with tf.Graph().as_default():
+      tf.compat.v1.set_random_seed(1)
+      global_step = tf.compat.v1.train.get_or_create_global_step()
+      logits = cifar10.inference(tf.constant(_images(16)))
+      total = cifar10.loss(logits, tf.constant(np.arange(16) % 10))
+      train_op = cifar10.train(total, global_step, 16)
+      with tf.compat.v1.Session(config=session_config) as sess:
+        sess.run(tf.compat.v1.global_variables_initializer())
+        metadata = tf.compat.v1.RunMetadata()
+        losses.append(sess.run(
+            [train_op, total], options=tf.compat.v1.RunOptions(
+                output_partition_graphs=True), run_metadata=metadata)[1])
+        kernel = sess.run(_global_variable('conv2/weights'))
+    conv_types = {
+        node.attr['T'].type for graph in metadata.partition_graphs
+        for node in graph.node if 'Conv2D' in node.op}
+    assert kernel.dtype == np.float32
+    bf16 = session_config is config
+    assert (tf.bfloat16.as_datatype_enum in conv_types) == bf16, conv_types
+  # Same initial weights: the losses differ by bfloat16 rounding only.
+  assert losses[1] == pytest.approx(losses[0], rel=0.02)
