@@ -212,26 +212,12 @@ def _biases(shape, value):
       initializer=tf.compat.v1.constant_initializer(value))
 
 
-def _conv_relu(images, in_depth, out_depth, bias, scope):
-  """A 5x5, stride-1, SAME convolution with biases and a ReLU."""
-  with tf.compat.v1.variable_scope(scope) as var_scope:
-    kernel = _variable('weights', [5, 5, in_depth, out_depth], stddev=5e-2)
-    conv = tf.nn.conv2d(images, kernel, [1, 1, 1, 1], padding='SAME')
-    pre_activation = tf.nn.bias_add(conv, _biases([out_depth], bias))
-    activation = tf.nn.relu(pre_activation, name=var_scope.name)
-  _activation_summary(activation, scope)
-  return activation
+def _conv(images, in_depth, out_depth, bias, scope):
+  """A 5x5, stride-1, SAME convolution with biases and a ReLU.
 
-
-def _conv_relu_pool(images, in_depth, out_depth, bias, scope, pool_name):
-  """`_max_pool(_conv_relu(...))`, with the bias and ReLU after the pooling.
-
-  Max-pooling commutes with adding a per-channel bias and with the ReLU
-  (both never reorder values), so the result is the same, but the bias,
-  the ReLU and their gradients run on the 4x smaller pooled tensor: about
-  4% of a training step on a CPU. The full-size activations are still
-  built, for their summaries only, which run only when summaries are
-  written.
+  Returns:
+    (conv, biases, activation): the convolution without its biases, the
+    biases, and relu(conv + biases), whose summaries it adds.
   """
   with tf.compat.v1.variable_scope(scope) as var_scope:
     kernel = _variable('weights', [5, 5, in_depth, out_depth], stddev=5e-2)
@@ -239,6 +225,20 @@ def _conv_relu_pool(images, in_depth, out_depth, bias, scope, pool_name):
     biases = _biases([out_depth], bias)
     activation = tf.nn.relu(tf.nn.bias_add(conv, biases), name=var_scope.name)
   _activation_summary(activation, scope)
+  return conv, biases, activation
+
+
+def _conv_relu_pool(images, in_depth, out_depth, bias, scope, pool_name):
+  """`_max_pool` of `_conv`'s activation, with the bias and ReLU after it.
+
+  Max-pooling commutes with adding a per-channel bias and with the ReLU
+  (both never reorder values), so the result is the same, but the bias,
+  the ReLU and their gradients run on the 4x smaller pooled tensor: about
+  4% of a training step on a CPU. The full-size activation is still
+  built, for its summaries only, which run only when summaries are
+  written.
+  """
+  conv, biases, _ = _conv(images, in_depth, out_depth, bias, scope)
   with tf.name_scope(pool_name) as pool_scope:
     pooled = _max_pool(conv, 'max')
     return tf.nn.relu(tf.nn.bias_add(pooled, biases), name=pool_scope)
@@ -327,7 +327,7 @@ def inference(images):
   pool1 = _conv_relu_pool(images, 3, 64, bias=0.0, scope='conv1',
                           pool_name='pool1')
   norm1 = local_response_normalization(pool1, 'norm1')
-  conv2 = _conv_relu(norm1, 64, 64, bias=0.1, scope='conv2')
+  _, _, conv2 = _conv(norm1, 64, 64, bias=0.1, scope='conv2')
   norm2 = local_response_normalization(conv2, 'norm2')
   pool2 = _max_pool(norm2, 'pool2')
   # Flatten what is left of the image: 6x6 positions of 64 channels.

@@ -6,7 +6,7 @@ red, green and blue 32x32 planes one after the other (channel-major, rows from
 the top). Training reads `data_batch_1.bin` .. `data_batch_5.bin`, evaluation
 reads `test_batch.bin` (or the training files, for `train_eval`).
 
-The files are read once, whole, and kept in memory as uint8 images (150 MB
+The files are read once, whole, and kept in memory as raw records (150 MB
 for training). Batches are then picked by record number and preprocessed
 with whole-batch ops in tf.data's background threads, and prefetched, so a
 training step never waits for the disk or for preprocessing, preprocessing
@@ -277,8 +277,9 @@ def eval_image(image):
   The central crop and the standardization match what training shows the
   network, without the randomness.
   """
-  image = tf.cast(image, tf.float32)
-  image = tf.image.resize_with_crop_or_pad(image, IMAGE_SIZE, IMAGE_SIZE)
+  margin = (ORIGINAL_IMAGE_SIZE - IMAGE_SIZE) // 2
+  image = tf.cast(image[..., margin:margin + IMAGE_SIZE,
+                        margin:margin + IMAGE_SIZE, :], tf.float32)
   return tf.image.per_image_standardization(image)
 
 

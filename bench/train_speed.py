@@ -32,6 +32,7 @@ VARIANTS = {
     'single': ('cifar10_train.py', []),
     'towers2': ('cifar10_multi_gpu_train.py', ['--num_gpus=2']),
     'nosummary': ('cifar10_train.py', ['--summary_steps=0']),
+    'bf16': ('cifar10_train.py', ['--bf16']),
     # 1 ps + 2 workers on loopback; the rate is the two workers' sum.
     'cluster2': ('cifar10_multi_gpu_train.py', ['--job_name=worker']),
     'cluster2_async': ('cifar10_multi_gpu_train.py',
