@@ -271,7 +271,7 @@ def local_response_normalization(x, name):
   The windowed sum is a product with a band matrix (alpha folded in, the
   bias added by the same fused op), and the gradient is written out, so
   that both run on the fast matrix-multiply and element-wise kernels with
-  few passes over the activations: training is about 25% faster on a CPU
+  few passes over the activations: training is about 17% faster on a CPU
   than with tf.nn.lrn's kernels (bench/lrn.py), and the results are the
   same to float rounding (tests/test_model.py checks both passes).
   """

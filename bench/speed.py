@@ -25,7 +25,6 @@ import argparse
 import datetime
 import os
 import re
-import resource
 import statistics
 import subprocess
 import sys
@@ -112,20 +111,45 @@ def training_flops_per_example():
 def run_training(data_dir, train_dir, steps):
   """Runs cifar10_train.py; returns (rates, secs to step 0, peak RSS bytes)."""
   start = time.time()
-  result = subprocess.run(
-      [sys.executable, os.path.join(ROOT, 'cifar10_train.py'),
-       '--data_dir=' + data_dir, '--train_dir=' + train_dir, '--nodownload',
-       '--max_steps=%d' % steps],
-      capture_output=True, text=True, check=False)
-  peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
-  if result.returncode:
-    sys.exit('training failed:\n' + result.stderr[-2000:])
-  lines = LINE.findall(result.stdout)
+  with tempfile.TemporaryFile('w+') as out, tempfile.TemporaryFile('w+') as err:
+    process = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, 'cifar10_train.py'),
+         '--data_dir=' + data_dir, '--train_dir=' + train_dir, '--nodownload',
+         '--max_steps=%d' % steps], stdout=out, stderr=err, text=True)
+    peak = peak_resident_bytes(process)
+    out.seek(0)
+    err.seek(0)
+    stdout, stderr = out.read(), err.read()
+  if process.returncode:
+    sys.exit('training failed:\n' + stderr[-2000:])
+  lines = LINE.findall(stdout)
   first_time, first_step, _, sec_per_batch = lines[0]
   first = datetime.datetime.strptime(first_time, '%Y-%m-%d %H:%M:%S.%f')
   step0 = (first.timestamp() - int(first_step) * float(sec_per_batch) -
            start)
   return [float(rate) for _, _, rate, _ in lines], step0, peak
+
+
+def peak_resident_bytes(process, every_secs=0.1):
+  """Waits for `process`; returns the highest peak RSS (VmHWM) seen.
+
+  Read from /proc while it runs: the rusage of a child also counts the
+  memory of this process at the moment it started the child (Linux keeps
+  the pre-exec high-water mark), which would charge the GEMM matrices to
+  training.
+  """
+  peak = 0
+  status = '/proc/%d/status' % process.pid
+  while process.poll() is None:
+    try:
+      with open(status) as f:
+        for line in f:
+          if line.startswith('VmHWM:'):
+            peak = max(peak, int(line.split()[1]) * 1024)
+    except OSError:  # It has just exited.
+      pass
+    time.sleep(every_secs)
+  return peak
 
 
 def run_eval(data_dir, train_dir):
