@@ -229,6 +229,17 @@ def test_histogram_summary_counts_every_value(values, low, high):
     assert buckets[inside, 2].sum() >= 1
 
 
+def _cpu_has_bfloat16_units():
+  try:
+    with open('/proc/cpuinfo') as f:
+      flags = f.read()
+  except OSError:
+    return False
+  return 'avx512_bf16' in flags or 'amx_bf16' in flags
+
+
+@pytest.mark.skipif(not _cpu_has_bfloat16_units(),
+                    reason='this CPU has no bfloat16 instructions for oneDNN')
 def test_bf16_rewrite_runs_convolutions_in_bfloat16():
   config = tf.compat.v1.ConfigProto()
   cifar10_train.use_bf16(config)
