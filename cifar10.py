@@ -20,6 +20,7 @@ layer, so that several towers (cifar10_multi_gpu_train.py) can share them.
 This module also fetches the data set (`maybe_download_and_extract`).
 """
 
+import contextlib
 import hashlib
 import os
 import re
@@ -31,6 +32,7 @@ import urllib.error
 import urllib.request
 
 from absl import flags
+import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
 import numpy as np
 import tensorflow as tf
 
@@ -48,6 +50,11 @@ flags.DEFINE_boolean('download', True, 'Download and extract the data set '
 flags.DEFINE_string('checkpoint_dir', '/tmp/cifar10_train',
                     'Directory where to read model checkpoints (evaluation '
                     'and prediction).')
+flags.DEFINE_boolean('use_fp16', False, 'Train the model using fp16: '
+                     'variables and activations in float16, as in the '
+                     'tutorial. CPUs have no float16 arithmetic, so it is '
+                     'slower there (README.md has the figures); evaluate and '
+                     'predict with the same flag.')
 flags.DEFINE_string('data_url', None, 'Where to download '
                     'cifar-10-binary.tar.gz from (default: the official '
                     'CIFAR-10 site); any URL urllib opens, e.g. a mirror or '
@@ -83,6 +90,10 @@ LRN_BETA = 0.75
 DATA_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz'
 DATA_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530'
 DATA_ARCHIVE = 'cifar-10-binary.tar.gz'
+# The official Python version, read when a user has it instead; never
+# downloaded (the binary version is what --download fetches).
+PYTHON_DATA_MD5 = 'c58f30108f718f92721af3b95e74349a'
+PYTHON_DATA_ARCHIVE = 'cifar-10-python.tar.gz'
 
 
 # Buckets of the histogram summaries, as many as TF2's tf.summary.histogram.
@@ -91,6 +102,10 @@ HISTOGRAM_BUCKETS = 30
 # The name scope of the ops that only summaries need, so that a profile
 # (bench/profile_step.py) and the graph tab can tell them apart.
 SUMMARY_SCOPE = 'summary'
+# Where summary ops run: some have only CPU kernels (PNG encoding, string
+# formatting, the summary protos), and they run one step in a hundred, so a
+# GPU is best left to the model.
+SUMMARY_DEVICE = '/cpu:0'
 
 
 def summary_tag(name):
@@ -103,6 +118,13 @@ def _add_summary(summary):
   return summary
 
 
+@contextlib.contextmanager
+def _summary_ops():
+  """Builds the ops inside in SUMMARY_SCOPE, on SUMMARY_DEVICE."""
+  with tf.name_scope(SUMMARY_SCOPE), tf.device(SUMMARY_DEVICE):
+    yield
+
+
 # The summary helpers below write exactly the tag they are given.
 # tf.compat.v1.summary.* prefix the current name scope (tower_0/...) and
 # rewrite tags with spaces or parentheses ('cross_entropy (raw)' becomes
@@ -111,7 +133,8 @@ def _add_summary(summary):
 
 def scalar_summary(tag, value):
   """Adds a scalar summary tagged exactly `tag`."""
-  return _add_summary(tf.raw_ops.ScalarSummary(tags=tag, values=value))
+  with tf.device(SUMMARY_DEVICE):
+    return _add_summary(tf.raw_ops.ScalarSummary(tags=tag, values=value))
 
 
 def histogram_summary(tag, values):
@@ -125,8 +148,8 @@ def histogram_summary(tag, values):
   all histograms together cost about 5% of training at one summary step
   in 100; these cost a tenth of that.
   """
-  with tf.name_scope(SUMMARY_SCOPE):
-    values = tf.reshape(values, [-1])
+  with _summary_ops():
+    values = tf.cast(tf.reshape(values, [-1]), tf.float32)
     low, high = tf.reduce_min(values), tf.reduce_max(values)
     # All values equal (zero biases, say): one bucket of width 1 around them.
     flat = tf.equal(low, high)
@@ -162,7 +185,7 @@ def image_summary(tag, images, max_images=3):
   stretched from its own minimum to maximum so that standardized inputs are
   visible.
   """
-  with tf.name_scope(SUMMARY_SCOPE):
+  with _summary_ops():
     shown = images[:max_images]
     low = tf.reduce_min(shown, axis=[1, 2, 3], keepdims=True)
     high = tf.reduce_max(shown, axis=[1, 2, 3], keepdims=True)
@@ -183,32 +206,36 @@ def _activation_summary(x, layer):
   summaries show it, tagged '<layer>/activations' and '<layer>/sparsity'.
   """
   histogram_summary(layer + '/activations', x)
-  with tf.name_scope(SUMMARY_SCOPE):
+  with _summary_ops():
     scalar_summary(layer + '/sparsity', tf.nn.zero_fraction(x))
 
 
-def _variable(name, shape, stddev, wd=None):
+def _variable(name, shape, stddev, dtype, wd=None):
   """Creates or reuses a truncated-normal initialized variable.
 
   Args:
     name: name of the variable within the current variable scope.
     shape: list of ints.
     stddev: standard deviation of the truncated normal initializer.
+    dtype: the variable's type, that of the layer's input.
     wd: if not None, adds wd * l2_loss(variable) to LOSSES_COLLECTION, which
-      `loss()` sums into the total loss.
+      `loss()` sums into the total loss. The sum of squares is taken in
+      float32 whatever `dtype` is: in float16, local3's 885K squares would
+      be summed with 3 significant digits.
   """
   var = tf.compat.v1.get_variable(
-      name, shape, dtype=tf.float32,
+      name, shape, dtype=dtype,
       initializer=tf.compat.v1.truncated_normal_initializer(stddev=stddev))
   if wd is not None:
-    weight_decay = tf.multiply(tf.nn.l2_loss(var), wd, name='weight_loss')
+    weight_decay = tf.multiply(tf.nn.l2_loss(tf.cast(var, tf.float32)), wd,
+                               name='weight_loss')
     tf.compat.v1.add_to_collection(LOSSES_COLLECTION, weight_decay)
   return var
 
 
-def _biases(shape, value):
+def _biases(shape, value, dtype):
   return tf.compat.v1.get_variable(
-      'biases', shape, dtype=tf.float32,
+      'biases', shape, dtype=dtype,
       initializer=tf.compat.v1.constant_initializer(value))
 
 
@@ -220,9 +247,10 @@ def _conv(images, in_depth, out_depth, bias, scope):
     biases, and relu(conv + biases), whose summaries it adds.
   """
   with tf.compat.v1.variable_scope(scope) as var_scope:
-    kernel = _variable('weights', [5, 5, in_depth, out_depth], stddev=5e-2)
+    kernel = _variable('weights', [5, 5, in_depth, out_depth], stddev=5e-2,
+                       dtype=images.dtype)
     conv = tf.nn.conv2d(images, kernel, [1, 1, 1, 1], padding='SAME')
-    biases = _biases([out_depth], bias)
+    biases = _biases([out_depth], bias, images.dtype)
     activation = tf.nn.relu(tf.nn.bias_add(conv, biases), name=var_scope.name)
   _activation_summary(activation, scope)
   return conv, biases, activation
@@ -248,8 +276,10 @@ def _fully_connected(x, in_size, out_size, stddev, bias, wd, scope,
                      relu=True):
   """A fully connected layer (x @ weights + biases), ReLU unless told not."""
   with tf.compat.v1.variable_scope(scope) as var_scope:
-    weights = _variable('weights', [in_size, out_size], stddev=stddev, wd=wd)
-    pre_activation = tf.matmul(x, weights) + _biases([out_size], bias)
+    weights = _variable('weights', [in_size, out_size], stddev=stddev,
+                        dtype=x.dtype, wd=wd)
+    pre_activation = tf.matmul(x, weights) + _biases([out_size], bias,
+                                                     x.dtype)
     if relu:
       activation = tf.nn.relu(pre_activation, name=var_scope.name)
     else:
@@ -314,16 +344,21 @@ def _band_lrn(x):
   return normalize(x)
 
 
-def inference(images):
+def inference(images, use_fp16=False):
   """Builds the CIFAR-10 model and returns its logits.
 
   Args:
     images: float32 [batch, 24, 24, 3]; any batch size.
+    use_fp16: make the variables and activations float16 (the tutorial's
+      --use_fp16); each layer takes its variables' type from its input.
 
   Returns:
-    Logits, float32 [batch, NUM_CLASSES]. The softmax is left to the loss,
-    which computes it more stably together with the cross entropy.
+    Logits, float32 [batch, NUM_CLASSES] in either case: the softmax and
+    the cross entropy that follow are where float16 would lose the most.
+    The softmax is left to the loss, which computes it more stably together
+    with the cross entropy.
   """
+  images = tf.cast(images, tf.float16 if use_fp16 else tf.float32)
   pool1 = _conv_relu_pool(images, 3, 64, bias=0.0, scope='conv1',
                           pool_name='pool1')
   norm1 = local_response_normalization(pool1, 'norm1')
@@ -337,9 +372,10 @@ def inference(images):
                             wd=WEIGHT_DECAY, scope='local3')
   local4 = _fully_connected(local3, 384, 192, stddev=0.04, bias=0.1,
                             wd=WEIGHT_DECAY, scope='local4')
-  return _fully_connected(local4, 192, NUM_CLASSES, stddev=1 / 192.0,
-                          bias=0.0, wd=None, scope='softmax_linear',
-                          relu=False)
+  logits = _fully_connected(local4, 192, NUM_CLASSES, stddev=1 / 192.0,
+                            bias=0.0, wd=None, scope='softmax_linear',
+                            relu=False)
+  return tf.cast(logits, tf.float32)
 
 
 def loss(logits, labels):
@@ -383,28 +419,42 @@ def learning_rate(global_step, examples_per_step):
   return lr
 
 
-def add_loss_summaries(losses):
+def add_loss_summaries(losses, global_step):
   """Keeps 0.9 moving averages of the losses and summarizes raw and average.
 
   A single batch's loss is noisy; the average shows the trend. Raw values
   are tagged '<name> (raw)', averages '<name>'.
 
+  The averages start at zero, so after t updates they hold only
+  1 - 0.9 ** t of the losses' weight (the tutorial's curves started at
+  0.0). The summaries show them divided by that (Adam's bias correction):
+  at step 1 the averaged loss is the loss itself, and from about step 50
+  on the correction is below 1%. The averages' variables, and so the
+  checkpoints, stay the tutorial's.
+
   Args:
     losses: the loss terms and the total loss, named as `loss()` names them
       outside any tower: the averages' variables take their names, and
       checkpoints must not depend on the number of towers.
+    global_step: the global step variable. The returned op reads it, and
+      the training step must apply its update after that op, so that it
+      is read before this step increments it.
 
   Returns:
-    The op that updates the averages; run it with each training step.
+    The op that updates the averages; run it with each training step,
+    before the optimizer's update.
   """
   averages = tf.compat.v1.train.ExponentialMovingAverage(
       LOSS_AVERAGE_DECAY, name='avg')
   update = averages.apply(losses)
-  for l in losses:
-    tag = summary_tag(l.op.name)
-    scalar_summary(tag + ' (raw)', l)
-    scalar_summary(tag, averages.average(l))
-  return update
+  updates_made = tf.cast(global_step.read_value(), tf.float32) + 1.0
+  with tf.control_dependencies([update]), _summary_ops():
+    weight = 1.0 - tf.pow(LOSS_AVERAGE_DECAY, updates_made)
+    for l in losses:
+      tag = summary_tag(l.op.name)
+      scalar_summary(tag + ' (raw)', l)
+      scalar_summary(tag, averages.average(l) / weight)
+  return tf.group(update, updates_made)
 
 
 def add_weight_and_gradient_summaries(grads_and_vars):
@@ -454,7 +504,8 @@ def train(total_loss, global_step, batch_size):
     The training op.
   """
   lr = learning_rate(global_step, batch_size)
-  loss_averages_op = add_loss_summaries(loss_terms() + [total_loss])
+  loss_averages_op = add_loss_summaries(loss_terms() + [total_loss],
+                                       global_step)
   optimizer = tf.compat.v1.train.GradientDescentOptimizer(lr)
   with tf.control_dependencies([loss_averages_op]):
     grads = optimizer.compute_gradients(total_loss)
@@ -471,48 +522,105 @@ def variables_to_restore():
   return averages.variables_to_restore()
 
 
-def prepare_data():
-  """What the scripts call first: fetches the data as the flags say."""
-  if flags.FLAGS.download:
-    maybe_download_and_extract(flags.FLAGS.data_dir, flags.FLAGS.data_url)
+def prepare_data(eval_data=None):
+  """What the scripts call first: fetches the data as the flags say, checks it.
 
-
-def maybe_download_and_extract(data_dir, url=None, md5=DATA_MD5):
-  """Makes sure DATA_DIR/cifar-10-batches-bin exists, downloading if need be.
-
-  The archive is downloaded to a temporary name, its MD5 checked, and its
-  members checked before anything is extracted; extraction goes to a
-  temporary folder that is renamed into place only when complete. An
-  interrupted run thus never leaves files that a later run would take for
-  good data.
+  It runs before a script writes anything, so that a wrong --data_dir ends
+  the run with one line and leaves no folder or file behind.
 
   Args:
-    data_dir: the data folder; created if missing.
+    eval_data: which files the script reads, as cifar10_input.data_files
+      takes it: None for training.
+  """
+  if flags.FLAGS.download:
+    maybe_download_and_extract(flags.FLAGS.data_dir, flags.FLAGS.data_url)
+  cifar10_input.data_files(flags.FLAGS.data_dir, eval_data)
+
+
+def maybe_download_and_extract(data_dir, url=None, md5=DATA_MD5,
+                               python_md5=PYTHON_DATA_MD5):
+  """Makes sure DATA_DIR holds CIFAR-10, downloading the binary one if need be.
+
+  Either version's folder is enough. Otherwise an archive the user put in
+  DATA_DIR is used: the binary one, or else the Python one
+  (cifar-10-python.tar.gz); with neither, the binary archive is
+  downloaded. The archive is downloaded to a temporary name, its MD5
+  checked, and its members checked before anything is extracted;
+  extraction goes to a temporary folder that is renamed into place only
+  when complete. An interrupted run thus never leaves files that a later
+  run would take for good data.
+
+  Args:
+    data_dir: the data folder; created if missing, and removed again if
+      the download into it fails.
     url: where to fetch the archive; DATA_URL if None.
-    md5: the archive's expected MD5 hex digest.
+    md5: the binary archive's expected MD5 hex digest.
+    python_md5: the Python archive's expected MD5 hex digest.
 
   Raises:
     UserError: the download failed, the archive is corrupt or unsafe, or
       data_dir is not a folder.
   """
-  dest = cifar10_input.batches_dir(data_dir)
-  if os.path.isdir(dest):
+  if (os.path.isdir(cifar10_input.batches_dir(data_dir)) or
+      os.path.isdir(cifar10_input.python_batches_dir(data_dir))):
+    return
+  python_archive = os.path.join(data_dir, PYTHON_DATA_ARCHIVE)
+  if (os.path.exists(python_archive) and
+      not os.path.exists(os.path.join(data_dir, DATA_ARCHIVE))):
+    _extract_users_archive(python_archive, python_md5, data_dir,
+                           cifar10_input.PYTHON_BATCHES_DIR)
     return
   if os.path.exists(data_dir) and not os.path.isdir(data_dir):
     raise cifar10_input.DataError(
         'data_dir %s is a file, not a folder: pass --data_dir=DIR where '
         'DIR/%s holds the CIFAR-10 binary files' %
         (data_dir, cifar10_input.BATCHES_DIR))
-  os.makedirs(data_dir, exist_ok=True)
-  archive = os.path.join(data_dir, DATA_ARCHIVE)
-  if not os.path.exists(archive):
-    _download(url or DATA_URL, archive, md5)
-  elif _md5(archive) != md5:
-    # An archive the user put there: report it, never delete it.
-    raise UserError('%s has MD5 %s, not %s: it is damaged or not the CIFAR-10 '
-                    'binary archive; delete it and run again' %
-                    (archive, _md5(archive), md5))
-  _safe_extract(archive, data_dir, cifar10_input.BATCHES_DIR)
+  created = _missing_ancestor(data_dir)
+  if created:
+    # Said first: a mistyped --data_dir looks like this.
+    print('data_dir %s does not exist: creating it and downloading CIFAR-10 '
+          'into it.' % data_dir, flush=True)
+  try:
+    os.makedirs(data_dir, exist_ok=True)
+    archive = os.path.join(data_dir, DATA_ARCHIVE)
+    if os.path.exists(archive):
+      _extract_users_archive(archive, md5, data_dir,
+                             cifar10_input.BATCHES_DIR)
+    else:
+      _download(url or DATA_URL, archive, md5)
+      _safe_extract(archive, data_dir, cifar10_input.BATCHES_DIR)
+  except UserError as e:
+    if not created:
+      raise
+    shutil.rmtree(created, ignore_errors=True)
+    raise UserError('data_dir %s did not exist (check it for a typo) and '
+                    'the download into it failed, so it was removed again: '
+                    '%s' % (data_dir, e)) from e
+
+
+def _extract_users_archive(archive, md5, data_dir, folder):
+  """Checks the MD5 of an archive the user put in data_dir, then extracts it.
+
+  A wrong one is reported and never deleted: it is the user's.
+  """
+  digest = _md5(archive)
+  if digest != md5:
+    raise UserError('%s has MD5 %s, not %s: it is damaged or not the official '
+                    'CIFAR-10 archive; delete it and run again' %
+                    (archive, digest, md5))
+  _safe_extract(archive, data_dir, folder)
+
+
+def _missing_ancestor(path):
+  """The outermost folder of `path` that does not exist yet, or None.
+
+  What a failed download must remove to leave the disk as it found it.
+  """
+  path = os.path.abspath(path)
+  missing = None
+  while not os.path.exists(path):
+    missing, path = path, os.path.dirname(path)
+  return missing
 
 
 def _download(url, archive, md5):
@@ -581,7 +689,7 @@ def _safe_extract(archive, data_dir, folder):
       tar.extractall(staging, members=members, **extra)
     extracted = os.path.join(staging, folder)
     if not os.path.isdir(extracted):
-      raise UserError('%s has no %s folder: it is not the CIFAR-10 binary '
+      raise UserError('%s has no %s folder: it is not the official CIFAR-10 '
                       'archive' % (archive, folder))
     os.rename(extracted, os.path.join(data_dir, folder))
   except (tarfile.TarError, EOFError, OSError) as e:

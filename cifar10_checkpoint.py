@@ -10,16 +10,23 @@ Training runs for hours, and machines die at any moment. The rules here:
 - Restoring checks the checkpoint against the model first, so a checkpoint
   of another model gets one line that names it, not an error about a tensor.
 - An unreadable checkpoint (a damaged file) is reported and skipped: training
-  resumes from the newest readable one and evaluation moves on. Nothing is
-  deleted but the oldest checkpoints beyond --keep_checkpoint_max that this
-  module itself wrote, as the tutorial did.
+  resumes from the newest readable one, setting the skipped ones aside as
+  `*.unreadable`, and evaluation moves on. Nothing is deleted but the
+  oldest checkpoints beyond --keep_checkpoint_max that this module itself
+  wrote, as the tutorial did.
+- One trainer per folder: `claim` locks it for the life of the process, so
+  that a second trainer started on the same folder stops before it writes
+  anything.
 """
 
+import fcntl
 import glob
 import os
 import re
 import shutil
+import socket
 
+import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
 from google.protobuf import text_format
 import tensorflow as tf
 
@@ -31,6 +38,10 @@ SET_ASIDE_SUFFIX = '.unreadable'
 
 # The file a complete checkpoint has last: its presence marks it whole.
 _INDEX_SUFFIX = '.index'
+
+# The claims this process holds: folder -> its open descriptor, whose lock
+# lasts as long.
+_claims = {}
 
 
 class UnreadableCheckpointError(UserError):
@@ -115,20 +126,27 @@ def check_compatible(checkpoint, var_map):
     UserError: the checkpoint is of another model.
   """
   try:
-    stored = dict(tf.train.list_variables(checkpoint))
+    reader = tf.train.load_checkpoint(checkpoint)
   except (tf.errors.OpError, ValueError) as e:
     raise _unreadable(checkpoint, e)
+  shapes = reader.get_variable_to_shape_map()
+  dtypes = reader.get_variable_to_dtype_map()
   for name, var in sorted(var_map.items()):
-    if name not in stored:
+    if name not in shapes:
       raise UserError('checkpoint %s does not match this model: it has no '
                       'variable %s; use a --train_dir or --checkpoint_dir '
                       'written by this model' % (checkpoint, name))
     shape = var.shape.as_list()
-    if list(stored[name]) != shape:
+    if list(shapes[name]) != shape:
       raise UserError('checkpoint %s does not match this model: %s has shape '
                       '%s there, %s here; use a --train_dir or '
                       '--checkpoint_dir written by this model' %
-                      (checkpoint, name, list(stored[name]), shape))
+                      (checkpoint, name, list(shapes[name]), shape))
+    if dtypes[name] != var.dtype.base_dtype:
+      raise UserError('checkpoint %s holds %s variables (%s), this model %s '
+                      'ones: pass --use_fp16 exactly when the model was '
+                      'trained with it' % (checkpoint, dtypes[name].name,
+                                           name, var.dtype.base_dtype.name))
 
 
 def restore(sess, saver, var_map, checkpoint):
@@ -150,9 +168,11 @@ def restore(sess, saver, var_map, checkpoint):
 def restore_newest(sess, saver, var_map, directory):
   """Restores the newest readable checkpoint of `directory`.
 
-  Unreadable checkpoints are reported and skipped, and left on disk; the
-  state file is rewritten to list only readable ones, so that later saves
-  never rotate the skipped ones away.
+  Unreadable checkpoints are reported and skipped; once a readable one is
+  restored, the skipped ones are set aside (renamed `*.unreadable`, never
+  deleted) and the state file is rewritten to list only readable ones, so
+  that later saves at their steps neither overwrite nor rotate them away.
+  When none is readable, nothing is changed.
 
   Returns:
     The restored checkpoint prefix, or None when there is no checkpoint.
@@ -168,6 +188,8 @@ def restore_newest(sess, saver, var_map, directory):
     except UnreadableCheckpointError as e:
       print('WARNING: %s; trying the one before it.' % e, flush=True)
       continue
+    for skipped in found[:i]:
+      _set_aside(skipped)
     recorded = _recorded(directory)
     if i or recorded[-1:] != [checkpoint]:
       # Skipped ones, or a checkpoint completed just before a crash that
@@ -207,14 +229,64 @@ def _files_of(prefix):
 
 
 def _set_aside(prefix):
-  """Renames an existing checkpoint at `prefix` out of the way.
+  """Renames the unreadable checkpoint `prefix` out of the way.
 
-  Training only saves at a step that already has a checkpoint after it
-  skipped that checkpoint as unreadable: it is kept, as
-  `model.ckpt-N.index.unreadable` and so on, never overwritten.
+  Its files are kept, as `model.ckpt-N.index.unreadable` and so on, where
+  no search for checkpoints finds them and no save overwrites them.
   """
   for path in _files_of(prefix):
     os.replace(path, path + SET_ASIDE_SUFFIX)
+
+
+def claim(directory):
+  """Claims the training folder `directory` for this process, or fails.
+
+  An exclusive lock (flock) on the folder itself: no file is written, and
+  the kernel drops the lock when the process ends, however it ends (kill -9
+  included), so a crash never leaves a stale claim behind. Claiming twice
+  in one process is a no-op.
+
+  Raises:
+    UserError: another live process holds the folder, named as far as
+      /proc tells; nothing was changed.
+  """
+  path = os.path.realpath(directory)
+  if path in _claims:
+    return
+  fd = os.open(path, os.O_RDONLY)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except BlockingIOError:
+    holder = _lock_holder(os.fstat(fd).st_ino)
+    os.close(fd)
+    raise UserError('train_dir %s is in use by another trainer (%s): wait '
+                    'for it to end or stop it, or pass another --train_dir' %
+                    (directory, holder))
+  _claims[path] = fd
+
+
+def _lock_holder(inode):
+  """'pid N on HOST: COMMAND' of the process whose flock holds `inode`.
+
+  Read from /proc/locks (Linux: one line per lock, with the pid and the
+  device:inode it holds) and /proc/PID/cmdline; 'another process' where
+  they do not tell.
+  """
+  try:
+    with open('/proc/locks') as f:
+      for line in f:
+        fields = line.split()
+        if (len(fields) > 5 and fields[1] == 'FLOCK' and
+            fields[5].endswith(':%d' % inode)):
+          pid = int(fields[4])
+          with open('/proc/%d/cmdline' % pid, 'rb') as cmdline:
+            command = cmdline.read().replace(b'\0', b' ').decode(
+                'utf-8', 'replace').strip()
+          return 'pid %d on %s: %s' % (pid, socket.gethostname(), command)
+  except (OSError, ValueError):
+    pass
+  return 'another process'
+
 
 
 def save(sess, saver, directory, step, keep):
@@ -239,7 +311,6 @@ def save(sess, saver, directory, step, keep):
   prefix = os.path.join(directory, '%s-%d' % (BASENAME, step))
   partial = os.path.join(directory, PARTIAL_PREFIX + os.path.basename(prefix))
   previous = latest(directory)
-  _set_aside(prefix)
   try:
     saver.save(sess, partial, write_meta_graph=False, write_state=False)
     data = [f for f in _files_of(partial) if not f.endswith(_INDEX_SUFFIX)]

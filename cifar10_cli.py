@@ -7,12 +7,18 @@ are raised as `UserError` anywhere in the code and printed here, once.
 """
 
 import logging
+import os
+import signal
 import sys
 
 from absl import app
+import cifar10_devices  # pylint: disable=unused-import (before TensorFlow)
+import tensorflow as tf
 
 # Exit status for problems the user can fix (bad flags exit 1 through absl).
 USER_ERROR_EXIT = 2
+# Exit statuses from this one up mean "stopped by signal (status - 128)".
+SIGNAL_EXIT_BASE = 128
 
 
 class UserError(Exception):
@@ -22,6 +28,31 @@ class UserError(Exception):
   """
 
 
+# What to do about an error TensorFlow raises in the middle of a run, by
+# its class; others get OTHER_OP_ERROR_ADVICE.
+OP_ERROR_ADVICE = {
+    tf.errors.ResourceExhaustedError:
+        'out of memory: lower --batch_size, or stop what else uses the '
+        'memory, then run again',
+}
+OTHER_OP_ERROR_ADVICE = ('run again; if it happens again, report it with '
+                         'the command line')
+
+
+def op_error_line(error):
+  """The one line for a TensorFlow error: its class, its message, advice.
+
+  Training saves nothing on the way out, so the checkpoints are as they
+  were and a new run resumes from the newest.
+  """
+  message = ' '.join((error.message or '').split())
+  if len(message) > 300:
+    message = message[:300] + '...'
+  return 'TensorFlow stopped with %s (%s): %s; the checkpoints are as they ' \
+         'were' % (type(error).__name__, message, OP_ERROR_ADVICE.get(
+             type(error), OTHER_OP_ERROR_ADVICE))
+
+
 def fail(message):
   """Prints `message` as one error line and exits with USER_ERROR_EXIT."""
   sys.stderr.write('ERROR: %s\n' % message)
@@ -29,8 +60,26 @@ def fail(message):
   sys.exit(USER_ERROR_EXIT)
 
 
+def exit_now(status):
+  """Ends the process at once with `status`, once its output is flushed.
+
+  For a run stopped by a signal, whose checkpoint and summaries are already
+  on disk: the interpreter's normal exit then waits for TensorFlow's
+  teardown (tf.data's threads and buffers, tensorflow/tensorflow#21277),
+  which takes from under a second to several, while the user waits for the
+  prompt after Ctrl-C.
+  """
+  sys.stdout.flush()
+  sys.stderr.flush()
+  os._exit(status)  # pylint: disable=protected-access
+
+
 def run(main, takes_arguments=False):
   """Runs `main` through absl, reporting any UserError as one line.
+
+  A status from `main` of SIGNAL_EXIT_BASE or more (stopped by a signal,
+  work saved) ends the process at once; so does Ctrl-C before `main` has
+  its own handler, with one line instead of a traceback.
 
   Args:
     main: function taking absl's argv, as for `absl.app.run`.
@@ -46,7 +95,15 @@ def run(main, takes_arguments=False):
       fail('unexpected arguments %s: all options are --flags (see --help)' %
            ' '.join(argv[1:]))
     try:
-      return main(argv)
+      status = main(argv)
     except UserError as e:
       fail(str(e))
+    except tf.errors.OpError as e:
+      fail(op_error_line(e))
+    except KeyboardInterrupt:
+      sys.stderr.write('Stopped by Ctrl-C.\n')
+      exit_now(SIGNAL_EXIT_BASE + signal.SIGINT)
+    if status is not None and status >= SIGNAL_EXIT_BASE:
+      exit_now(status)
+    return status
   app.run(guarded_main)

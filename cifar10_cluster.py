@@ -24,6 +24,7 @@ import threading
 import time
 
 from absl import flags
+import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
 import tensorflow as tf
 
 import cifar10
@@ -138,8 +139,13 @@ class Cluster(object):
     self._step_counts = None
     self._not_ready = None
 
-  def start_server(self, cpu_devices=1):
-    """Starts this task's gRPC server; a port in use is one clear line."""
+  def start_server(self, config):
+    """Starts this task's gRPC server; a port in use is one clear line.
+
+    Args:
+      config: the devices' options (cifar10_devices.session_config): the
+        server owns the devices, so its options decide GPU memory.
+    """
     host, _, port = self.address.rpartition(':')
     with socket.socket() as probe:
       # As a server would: connections closing (TIME_WAIT) do not count.
@@ -151,7 +157,6 @@ class Cluster(object):
                         'stop what uses it' %
                         (self.address, self.job_name, self.task_index,
                          e.strerror))
-    config = tf.compat.v1.ConfigProto(device_count={'CPU': cpu_devices})
     config.experimental.coordination_config.force_disable = True
     return tf.distribute.Server(self.spec, job_name=self.job_name,
                                 task_index=self.task_index, config=config)
@@ -355,7 +360,10 @@ def run_ps(cluster):
   Returns:
     The exit status, 0.
   """
-  server = cluster.start_server()
+  # The variables live on the CPU: a ps task that saw a GPU would only
+  # take memory from the worker beside it.
+  server = cluster.start_server(
+      cifar10_devices.session_config(use_gpu=False))
   print('ps task %d serving at %s; waiting for %d workers.' %
         (cluster.task_index, cluster.address, cluster.num_workers),
         flush=True)

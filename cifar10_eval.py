@@ -9,16 +9,24 @@ step's weights), classifies exactly --num_examples examples of
 
   2026-11-22 15:04:05.123456: precision @ 1 = 0.8614 (8614/10000)
 
-It also writes a 'Precision @ 1' summary at the checkpoint's global step into
---eval_dir. Without --run_once it watches --checkpoint_dir and evaluates each
-new checkpoint once, checking every --eval_interval_secs seconds.
+then the precision of each class and the confusion matrix (--noper_class:
+the tutorial's single line). It also writes a 'Precision @ 1' summary, and
+one per class, at the checkpoint's global step into --eval_dir, and with
+--results_file the same results as JSON. Without --run_once it watches
+--checkpoint_dir and evaluates each new checkpoint once, checking every
+--eval_interval_secs seconds.
 """
 
+import collections
 import datetime
+import json
 import os
+import signal
+import tempfile
 import time
 
 from absl import flags
+import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
 import numpy as np
 import tensorflow as tf
 
@@ -41,71 +49,194 @@ flags.DEFINE_integer('num_examples', 10000, 'Number of examples to run.',
                      lower_bound=1)
 flags.DEFINE_boolean('run_once', False,
                      'Whether to run eval only once.')
+flags.DEFINE_boolean('per_class', True,
+                     'After the precision line, print the precision of each '
+                     'class and the confusion matrix; --noper_class prints '
+                     'the tutorial\'s single line.')
+flags.DEFINE_string('results_file', None,
+                    'Also write each evaluation\'s results (checkpoint, '
+                    'step, precision, per class, confusion matrix) to this '
+                    'JSON file, replaced atomically.')
 
 PRECISION_TAG = 'Precision @ 1'
+CLASS_NAMES = cifar10_input.CLASS_NAMES
+# Wide enough for the longest class name ('automobile') and a space.
+COLUMN = max(len(name) for name in CLASS_NAMES) + 1
+
+
+class Results(collections.namedtuple('Results',
+                                     'checkpoint step confusion rate')):
+  """One checkpoint's evaluation.
+
+  `confusion` is int64 [classes, classes]: row = true class, column =
+  predicted class; every other figure is derived from it.
+  """
+
+  @property
+  def total(self):
+    return int(self.confusion.sum())
+
+  @property
+  def correct(self):
+    return int(np.trace(self.confusion))
+
+  @property
+  def precision(self):
+    return self.correct / float(self.total)
+
+  def per_class(self):
+    """[(name, correct, total)] for each class, in class order."""
+    return [(name, int(self.confusion[k, k]), int(self.confusion[k].sum()))
+            for k, name in enumerate(CLASS_NAMES)]
+
+
+def confusion_matrix(labels, predictions):
+  """Counts of (true class, predicted class) pairs: int64 [10, 10]."""
+  classes = len(CLASS_NAMES)
+  pairs = (np.asarray(labels, np.int64) * classes +
+           np.asarray(predictions, np.int64))
+  return np.bincount(pairs, minlength=classes * classes).reshape(classes,
+                                                                 classes)
 
 
 def build_eval_graph():
   """Builds the evaluation graph in the default graph.
 
   Returns:
-    (correct, saver, var_map): `correct` is a bool [batch] tensor, true where
-    the top prediction is the label; the saver restores the moving averages.
+    (labels, predictions, saver, var_map): int32 [batch] tensors of the
+    true and the top-1 predicted classes; the saver restores the moving
+    averages.
   """
   tf.compat.v1.train.get_or_create_global_step()
   with tf.device('/cpu:0'):
     images, labels = cifar10_input.inputs(FLAGS.eval_data, FLAGS.data_dir,
                                           FLAGS.batch_size, FLAGS.num_examples)
-  logits = cifar10.inference(images)
-  correct = tf.nn.in_top_k(predictions=logits, targets=labels, k=1)
+  logits = cifar10.inference(images, FLAGS.use_fp16)
+  # The tutorial's in_top_k(k=1) differs from the top-1 class only where
+  # two logits are exactly equal; one prediction per example keeps the
+  # per-class counts and the matrix adding up to the precision.
+  predictions = tf.argmax(logits, axis=1, output_type=tf.int32)
   var_map = cifar10.variables_to_restore()
-  return correct, tf.compat.v1.train.Saver(var_map), var_map
+  return labels, predictions, tf.compat.v1.train.Saver(var_map), var_map
 
 
-def evaluate(checkpoint, correct, saver, var_map, writer):
-  """Evaluates one checkpoint; prints and records its precision @ 1.
+def evaluate(checkpoint, graph_outputs, config=None):
+  """Evaluates one checkpoint: its confusion matrix over the data.
 
   A new session starts the one-pass input from the beginning, so every
   example is counted exactly once.
 
+  Args:
+    checkpoint: the checkpoint prefix.
+    graph_outputs: what build_eval_graph returns.
+    config: the session's tf.compat.v1.ConfigProto.
+
   Returns:
-    The precision @ 1.
+    Results.
   """
-  with tf.compat.v1.Session() as sess:
+  labels, predictions, saver, var_map = graph_outputs
+  with tf.compat.v1.Session(config=config) as sess:
     cifar10_checkpoint.restore(sess, saver, var_map, checkpoint)
-    step = sess.run(tf.compat.v1.train.get_global_step())
+    step = int(sess.run(tf.compat.v1.train.get_global_step()))
     start = time.time()
-    num_correct, total = 0, 0
+    confusion = confusion_matrix([], [])
     with cifar10_input.explain_data_errors():
       while True:
         try:
-          batch = sess.run(correct)
+          confusion += confusion_matrix(*sess.run([labels, predictions]))
         except tf.errors.OutOfRangeError:
           break
-        num_correct += int(np.sum(batch))
-        total += batch.size
     # Timed before the session closes: closing sometimes waits 0.8 s for
     # tf.data's autotuning thread, which is not evaluation.
-    rate = total / (time.time() - start)
-  precision = num_correct / float(total)
-  print('%s: precision @ 1 = %.4f (%d/%d) [%s, step %d; %.0f images/sec]' %
-        (datetime.datetime.now(), precision, num_correct, total,
-         os.path.basename(checkpoint), step, rate), flush=True)
+    rate = confusion.sum() / (time.time() - start)
+  return Results(checkpoint, step, confusion, rate)
+
+
+def precision_line(results):
+  """The tutorial's line, with the checkpoint, its step and the speed."""
+  return ('%s: precision @ 1 = %.4f (%d/%d) [%s, step %d; %.0f images/sec]' %
+          (datetime.datetime.now(), results.precision, results.correct,
+           results.total, os.path.basename(results.checkpoint), results.step,
+           results.rate))
+
+
+def per_class_lines(results):
+  """Each class's precision (correct/total), one line each, aligned."""
+  lines = ['Precision @ 1 by class:']
+  for name, correct, total in results.per_class():
+    share = '%.4f' % (correct / float(total)) if total else '   -  '
+    lines.append('  %-*s %s (%d/%d)' % (COLUMN, name, share, correct, total))
+  return lines
+
+
+def confusion_lines(results):
+  """The confusion matrix as text: a row per true class, a column per guess."""
+  lines = ['Confusion matrix (rows: true class, columns: predicted class):',
+           ' ' * (COLUMN + 2) + ''.join('%*s' % (COLUMN, name)
+                                        for name in CLASS_NAMES)]
+  for name, row in zip(CLASS_NAMES, results.confusion):
+    lines.append('  %-*s' % (COLUMN, name) +
+                 ''.join('%*d' % (COLUMN, count) for count in row))
+  return lines
+
+
+def write_results(path, results):
+  """Writes `results` to the JSON file `path`, atomically.
+
+  Written to a temporary file beside it and renamed over it, so that a
+  program watching the file never reads half of one.
+  """
+  data = {
+      'checkpoint': results.checkpoint,
+      'global_step': results.step,
+      'eval_data': FLAGS.eval_data,
+      'precision': results.precision,
+      'correct': results.correct,
+      'total': results.total,
+      'per_class': [{'class': name, 'correct': correct, 'total': total,
+                     'precision': correct / float(total) if total else None}
+                    for name, correct, total in results.per_class()],
+      'class_names': list(CLASS_NAMES),
+      'confusion_matrix': results.confusion.tolist(),
+  }
+  folder = os.path.dirname(os.path.abspath(path))
+  os.makedirs(folder, exist_ok=True)
+  handle, temporary = tempfile.mkstemp(prefix='.results-', dir=folder)
+  try:
+    with os.fdopen(handle, 'w') as f:
+      json.dump(data, f, indent=1)
+    os.replace(temporary, path)
+  except BaseException:
+    os.remove(temporary)
+    raise
+
+
+def report(results, writer):
+  """Prints the results and records them: summaries, --results_file."""
+  print(precision_line(results), flush=True)
+  if FLAGS.per_class:
+    print('\n'.join(per_class_lines(results) + confusion_lines(results)),
+          flush=True)
   summary = tf.compat.v1.Summary()
-  summary.value.add(tag=PRECISION_TAG, simple_value=precision)
-  writer.add_summary(summary, step)
+  summary.value.add(tag=PRECISION_TAG, simple_value=results.precision)
+  for name, correct, total in results.per_class():
+    if total:
+      summary.value.add(tag='%s/%s' % (PRECISION_TAG, name),
+                        simple_value=correct / float(total))
+  writer.add_summary(summary, results.step)
   writer.flush()
-  return precision
+  if FLAGS.results_file:
+    write_results(FLAGS.results_file, results)
 
 
-def _evaluate_or_skip(checkpoint, correct, saver, var_map, writer):
+def _evaluate_or_skip(checkpoint, graph_outputs, writer, config):
   """Evaluates; in watch mode, an unreadable checkpoint is reported, skipped.
 
   Training may delete an old checkpoint (keep-last-N) while it is being
   restored here; that, like a damaged file, must not end the watch.
   """
   try:
-    evaluate(checkpoint, correct, saver, var_map, writer)
+    report(evaluate(checkpoint, graph_outputs, config), writer)
   except cifar10_checkpoint.UnreadableCheckpointError as e:
     if FLAGS.run_once:
       raise
@@ -115,11 +246,13 @@ def _evaluate_or_skip(checkpoint, correct, saver, var_map, writer):
 def run_eval():
   """Evaluates the newest checkpoint once, or each new one as it comes."""
   with tf.Graph().as_default() as graph:
-    correct, saver, var_map = build_eval_graph()
-    writer = tf.compat.v1.summary.FileWriter(FLAGS.eval_dir, graph)
+    graph_outputs = build_eval_graph()
+    config = cifar10_devices.session_config_from_flags()
     graph.finalize()
     evaluated = None
     waiting_said = False
+    # Made for the first checkpoint: a run that finds none writes nothing.
+    writer = None
     while True:
       if FLAGS.run_once:
         checkpoint = cifar10_checkpoint.require_latest(FLAGS.checkpoint_dir)
@@ -130,21 +263,23 @@ def run_eval():
               FLAGS.checkpoint_dir, flush=True)
         waiting_said = True
       if checkpoint is not None and checkpoint != evaluated:
-        _evaluate_or_skip(checkpoint, correct, saver, var_map, writer)
+        writer = writer or tf.compat.v1.summary.FileWriter(FLAGS.eval_dir,
+                                                           graph)
+        _evaluate_or_skip(checkpoint, graph_outputs, writer, config)
         evaluated = checkpoint
       if FLAGS.run_once:
         break
       time.sleep(FLAGS.eval_interval_secs)
-    writer.close()
+    writer.close()  # (run_once reaches this only after evaluating.)
 
 
 def main(unused_argv):
-  cifar10.prepare_data()
+  cifar10.prepare_data(FLAGS.eval_data)
   try:
     run_eval()
   except KeyboardInterrupt:
     print('Stopped.')
-    return 130
+    return cifar10_cli.SIGNAL_EXIT_BASE + signal.SIGINT
   return 0
 
 

@@ -1,10 +1,19 @@
-"""Reads the CIFAR-10 binary files and feeds them to the model through tf.data.
+"""Reads the CIFAR-10 files and feeds them to the model through tf.data.
 
 The binary format (https://www.cs.toronto.edu/~kriz/cifar.html) is a series of
 fixed-length records: 1 label byte (0..9) followed by 3072 image bytes, the
 red, green and blue 32x32 planes one after the other (channel-major, rows from
 the top). Training reads `data_batch_1.bin` .. `data_batch_5.bin`, evaluation
 reads `test_batch.bin` (or the training files, for `train_eval`).
+
+The official "Python version" holds the same images and labels as pickled
+batches (`cifar-10-batches-py/data_batch_1` .. `_5`, `test_batch`): a dict
+with b'data', uint8 [10000, 3072] in the same plane order, and b'labels'.
+Where `cifar-10-batches-bin` is absent and `cifar-10-batches-py` is there,
+that is read instead, turned into the same records. A pickle can run any
+code when it is loaded, so these are loaded allowing only the three things
+the official files contain (numpy's array, its dtype and their rebuilding
+function); any other is refused before it is touched.
 
 The files are read once, whole, and kept in memory as raw records (150 MB
 for training). Batches are then picked by record number and preprocessed
@@ -16,9 +25,13 @@ ready about a second after start, not minutes.
 
 import contextlib
 import os
+import pickle
 import random
 import re
 
+import numpy as np
+
+import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
 import tensorflow as tf
 
 from cifar10_cli import UserError
@@ -44,6 +57,10 @@ RECORD_BYTES = LABEL_BYTES + IMAGE_BYTES
 BATCHES_DIR = 'cifar-10-batches-bin'
 TRAIN_FILES = tuple('data_batch_%d.bin' % i for i in range(1, 6))
 TEST_FILES = ('test_batch.bin',)
+# The same for the Python version (pickled batches).
+PYTHON_BATCHES_DIR = 'cifar-10-batches-py'
+PYTHON_TRAIN_FILES = tuple(name[:-len('.bin')] for name in TRAIN_FILES)
+PYTHON_TEST_FILES = tuple(name[:-len('.bin')] for name in TEST_FILES)
 
 # Training distortions, as in the tutorial.
 MAX_BRIGHTNESS_DELTA = 63
@@ -67,6 +84,87 @@ def batches_dir(data_dir):
   return os.path.join(data_dir, BATCHES_DIR)
 
 
+def python_batches_dir(data_dir):
+  """Returns the folder of the Python version below `data_dir`."""
+  return os.path.join(data_dir, PYTHON_BATCHES_DIR)
+
+
+def _reads_python_version(data_dir):
+  """Whether `data_dir` has the Python version and not the binary one."""
+  return (not os.path.isdir(batches_dir(data_dir)) and
+          os.path.isdir(python_batches_dir(data_dir)))
+
+
+def _is_python_batch(path):
+  return not path.endswith('.bin')
+
+
+# The only globals the official Python batches name: numpy's ndarray, dtype
+# and the function that rebuilds an array (under numpy 1's module name;
+# numpy 2 keeps it in numpy._core), wherever this numpy keeps it.
+_RECONSTRUCT = np.zeros(0).__reduce__()[0]
+_PICKLE_GLOBALS = {
+    ('numpy', 'ndarray'): np.ndarray,
+    ('numpy', 'dtype'): np.dtype,
+    ('numpy.core.multiarray', '_reconstruct'): _RECONSTRUCT,
+    ('numpy._core.multiarray', '_reconstruct'): _RECONSTRUCT,
+}
+
+
+class _RefusedGlobal(pickle.UnpicklingError):
+  """A pickle named a global that the official files never name."""
+
+
+class _OfficialPickleLoader(pickle.Unpickler):
+  """Unpickles only what the official CIFAR-10 Python batches contain.
+
+  Dicts, lists, byte strings and numbers run no code when unpickled; of
+  the globals, only _PICKLE_GLOBALS are given. Any other (os.system, say)
+  is refused before it is even imported.
+  """
+
+  def find_class(self, module, name):
+    if (module, name) not in _PICKLE_GLOBALS:
+      raise _RefusedGlobal('it asks to load %s.%s, which the official files '
+                           'never do' % (module, name))
+    return _PICKLE_GLOBALS[(module, name)]
+
+
+def load_python_batch(path):
+  """The records of one Python-version file: uint8 [n, RECORD_BYTES].
+
+  Raises:
+    DataError: the file is not an official-format batch: refused globals,
+      truncated, or other content; the message names the file.
+  """
+  try:
+    with open(path, 'rb') as f:
+      batch = _OfficialPickleLoader(f, encoding='bytes').load()
+  except _RefusedGlobal as e:
+    raise DataError('%s is not a CIFAR-10 Python batch (%s); refusing to load '
+                    'it: re-extract cifar-10-python.tar.gz' % (path, e))
+  except (pickle.UnpicklingError, EOFError, ValueError, TypeError, IndexError,
+          KeyError, AttributeError, MemoryError) as e:
+    raise DataError('%s is truncated or not a pickle (%s: %s): re-extract '
+                    'cifar-10-python.tar.gz' % (path, type(e).__name__, e))
+  data = batch.get(b'data') if isinstance(batch, dict) else None
+  labels = batch.get(b'labels') if isinstance(batch, dict) else None
+  if (not isinstance(data, np.ndarray) or data.dtype != np.uint8 or
+      data.ndim != 2 or data.shape[1] != IMAGE_BYTES or
+      not isinstance(labels, list) or len(labels) != len(data) or
+      not all(isinstance(l, int) for l in labels)):
+    raise DataError('%s is not a CIFAR-10 Python batch: it needs b\'data\', '
+                    'uint8 [N, %d], and b\'labels\', N ints: re-extract '
+                    'cifar-10-python.tar.gz' % (path, IMAGE_BYTES))
+  labels = np.asarray(labels)
+  if labels.size and (labels.min() < 0 or labels.max() >= NUM_CLASSES):
+    raise DataError('%s has a record with label %d, not 0..%d: the file is '
+                    'not CIFAR-10 data; re-extract it' %
+                    (path, labels[(labels < 0) | (labels >= NUM_CLASSES)][0],
+                     NUM_CLASSES - 1))
+  return np.concatenate([labels.astype(np.uint8)[:, None], data], axis=1)
+
+
 def data_files(data_dir, eval_data=None):
   """Returns the checked paths of the files to read.
 
@@ -80,19 +178,28 @@ def data_files(data_dir, eval_data=None):
       test file.
 
   Returns:
-    List of file paths.
+    List of file paths: of the binary version, or, where it is absent, of
+    the Python version.
 
   Raises:
     DataError: a folder or file is missing or a file is not whole records.
     ValueError: `eval_data` is not one of the values above.
   """
-  if eval_data in (None, 'train_eval'):
-    names = TRAIN_FILES
-  elif eval_data == 'test':
-    names = TEST_FILES
-  else:
+  if eval_data not in (None, 'train_eval', 'test'):
     raise ValueError("eval_data must be 'test' or 'train_eval', not %r" %
                      (eval_data,))
+  if os.path.isdir(data_dir) and _reads_python_version(data_dir):
+    names = PYTHON_TEST_FILES if eval_data == 'test' else PYTHON_TRAIN_FILES
+    paths = [os.path.join(python_batches_dir(data_dir), n) for n in names]
+    for path in paths:
+      if not os.path.isfile(path):
+        raise DataError('%s is missing: the CIFAR-10 Python version has %s; '
+                        're-extract cifar-10-python.tar.gz into the data_dir' %
+                        (path, ', '.join(PYTHON_TRAIN_FILES +
+                                         PYTHON_TEST_FILES)))
+      load_python_batch(path)
+    return paths
+  names = TEST_FILES if eval_data == 'test' else TRAIN_FILES
   if not os.path.exists(data_dir):
     raise DataError('data_dir %s does not exist: pass --data_dir=DIR where '
                     'DIR/%s holds the CIFAR-10 binary files' %
@@ -103,8 +210,9 @@ def data_files(data_dir, eval_data=None):
                     (data_dir, BATCHES_DIR))
   folder = batches_dir(data_dir)
   if not os.path.isdir(folder):
-    raise DataError('%s is not a folder: put the CIFAR-10 binary files there, '
-                    'or pass --download to fetch them' % folder)
+    raise DataError('%s is not a folder: put the CIFAR-10 binary files there '
+                    '(or the Python version in %s), or pass --download to '
+                    'fetch them' % (folder, PYTHON_BATCHES_DIR))
   paths = [os.path.join(folder, name) for name in names]
   for path in paths:
     _check_data_file(path)
@@ -126,17 +234,27 @@ def _check_data_file(path):
 
 def num_examples_in(paths):
   """Returns the number of records in the given (checked) files."""
-  return sum(os.path.getsize(p) // RECORD_BYTES for p in paths)
+  return sum(len(load_python_batch(p)) if _is_python_batch(p) else
+             os.path.getsize(p) // RECORD_BYTES for p in paths)
 
 
-def _checked_records(path):
+def _checked_records(path, python_version):
   """The records of the file `path`: uint8 [n, RECORD_BYTES].
 
   A label byte outside 0..NUM_CLASSES-1 fails the op with a message that
   `explain_data_errors` recognizes, naming the file.
+
+  Args:
+    path: string tensor.
+    python_version: whether the file is a pickled batch of the Python
+      version, loaded (safely) in Python, rather than binary records.
   """
-  records = tf.reshape(tf.io.decode_raw(tf.io.read_file(path), tf.uint8),
-                       [-1, RECORD_BYTES])
+  if python_version:
+    raw = tf.numpy_function(lambda p: load_python_batch(p.decode()), [path],
+                            tf.uint8, stateful=False)
+  else:
+    raw = tf.io.decode_raw(tf.io.read_file(path), tf.uint8)
+  records = tf.reshape(raw, [-1, RECORD_BYTES])
   labels = records[:, 0]
   first_bad = tf.argmax(tf.cast(labels >= NUM_CLASSES, tf.int32))
   check = tf.debugging.Assert(
@@ -147,7 +265,7 @@ def _checked_records(path):
     return tf.identity(records)
 
 
-def _load(paths):
+def _load(paths, python_version):
   """All records of `paths`, in order, checked: uint8 [N, RECORD_BYTES].
 
   Each file is read in one piece, about 0.1 s for the 150 MB of training
@@ -157,8 +275,9 @@ def _load(paths):
     paths: string [number of files] tensor. (Constant paths would let
       graph optimization read the files into the graph itself: 0.5 s more
       to start and a second copy in memory.)
+    python_version: whether they are the Python version's pickled batches.
   """
-  return tf.concat([_checked_records(paths[i])
+  return tf.concat([_checked_records(paths[i], python_version)
                     for i in range(paths.shape[0])], 0)
 
 
@@ -203,8 +322,9 @@ def _from_memory(paths, picks, view):
   whole batches are prefetched, so the training step does not wait for
   them.
   """
+  python_version = _is_python_batch(paths[0])
   table = tf.data.Dataset.from_tensors(tf.constant(paths)).map(
-      _no_autograph(_load)).cache()
+      _no_autograph(lambda p: _load(p, python_version))).cache()
   pairs = tf.data.Dataset.zip((picks.enumerate(), table.repeat()))
   return pairs.map(
       _no_autograph(lambda numbered, records: view(numbered[0], *split_records(

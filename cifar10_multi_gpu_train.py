@@ -24,6 +24,7 @@ import functools
 import posixpath
 
 from absl import flags
+import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
 import tensorflow as tf
 
 import cifar10
@@ -58,9 +59,20 @@ def tower_devices(num_towers):
 
 
 def _tower_device(device):
-  """A device function: variables on VARIABLE_DEVICE, other ops on `device`."""
+  """A device function for a tower's ops on `device`.
+
+  Variables go to VARIABLE_DEVICE, where the towers share them, and so do
+  the ops made with them that take their handle (initializers, the
+  is-initialized check): an op must run where its resource is. (Reads are
+  built outside any device function, and TensorFlow places them beside
+  the variable.) An op whose device an inner scope chose keeps it (the
+  summaries' CPU); every other op goes to `device`.
+  """
   def place(op):
-    return VARIABLE_DEVICE if op.type in VARIABLE_OPS else device
+    if op.type in VARIABLE_OPS or any(t.dtype == tf.resource
+                                      for t in op.inputs):
+      return VARIABLE_DEVICE
+    return op.device or device
   return place
 
 
@@ -111,7 +123,7 @@ def _mean_over_towers(tensors):
 
 def tower_model(next_batch, global_step, devices, batch_size,
                 examples_per_update=None, device_fn=_tower_device,
-                apply_fn=cifar10.apply_gradients):
+                apply_fn=cifar10.apply_gradients, use_fp16=False):
   """Builds the synchronous multi-tower training graph.
 
   Args:
@@ -126,6 +138,7 @@ def tower_model(next_batch, global_step, devices, batch_size,
       the variables where they are shared.
     apply_fn: (optimizer, grads_and_vars, global_step) -> train op; by
       default SGD plus the moving averages, as on one device.
+    use_fp16: variables and activations in float16 (--use_fp16).
 
   Returns:
     (train_op, mean total loss over the towers).
@@ -142,15 +155,19 @@ def tower_model(next_batch, global_step, devices, batch_size,
            _summaries_dropped(i > 0):
         images, labels = next_batch()
         cifar10.image_summary('images', images)
-        total_loss = cifar10.loss(cifar10.inference(images), labels)
+        total_loss = cifar10.loss(cifar10.inference(images, use_fp16),
+                                  labels)
         tower_losses.append(cifar10.loss_terms() + [total_loss])
         tower_grads.append(optimizer.compute_gradients(total_loss))
   with tf.device(VARIABLE_DEVICE):
     losses = [_mean_over_towers(list(t)) for t in zip(*tower_losses)]
-    loss_averages_op = cifar10.add_loss_summaries(losses)
-    train_op = apply_fn(optimizer, average_gradients(tower_grads),
-                        global_step)
-    return tf.group(train_op, loss_averages_op), losses[-1]
+    loss_averages_op = cifar10.add_loss_summaries(losses, global_step)
+    # As on one device, the update waits for the loss averages (see
+    # add_loss_summaries); only the gradients wait, not the start-up ops
+    # that a cluster's optimizer builds beside its update.
+    with tf.control_dependencies([loss_averages_op]):
+      grads = average_gradients(tower_grads)
+    return apply_fn(optimizer, grads, global_step), losses[-1]
 
 
 def main(unused_argv):
@@ -163,7 +180,8 @@ def main(unused_argv):
   config = cifar10_train.session_config(cpu_devices)
   if cluster is None:
     build = functools.partial(tower_model, devices=devices,
-                              batch_size=FLAGS.batch_size)
+                              batch_size=FLAGS.batch_size,
+                              use_fp16=FLAGS.use_fp16)
     return cifar10_train.run_training(build, examples_per_step, config)
   # Synchronous updates train on every worker's examples at once.
   workers_per_update = cluster.num_workers if cluster.sync else 1
@@ -171,8 +189,10 @@ def main(unused_argv):
       tower_model, devices=cluster.tower_devices(devices),
       batch_size=FLAGS.batch_size,
       examples_per_update=examples_per_step * workers_per_update,
-      device_fn=cluster.tower_device_fn, apply_fn=cluster.apply_gradients)
-  server = cluster.start_server(cpu_devices)
+      device_fn=cluster.tower_device_fn, apply_fn=cluster.apply_gradients,
+      use_fp16=FLAGS.use_fp16)
+  server = cluster.start_server(
+      cifar10_devices.session_config_from_flags(cpu_devices))
   return cifar10_train.run_training(
       build, examples_per_step, cluster.session_config(config), cluster,
       server.target)

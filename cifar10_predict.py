@@ -22,10 +22,12 @@ takes a batch of encoded image files (strings) and returns `probabilities`
 
 import os
 import shutil
+import struct
 import sys
 import tempfile
 
 from absl import flags
+import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
 import numpy as np
 import tensorflow as tf
 
@@ -44,6 +46,55 @@ flags.DEFINE_string('export_dir', None, 'Write a SavedModel for serving into '
 
 SIGNATURE_INPUT = 'images'
 
+# Pictures with more pixels than this are refused before decoding: decoded
+# and resized, 50 megapixels take about 1 GB, and a damaged or hostile
+# header can claim billions (a "decompression bomb").
+MAX_IMAGE_PIXELS = 50 * 1000 * 1000
+
+# JPEG start-of-frame markers, which carry the picture's size: C0..CF but
+# C4 (Huffman tables), C8 (reserved) and CC (arithmetic coding tables).
+_JPEG_FRAME_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
+
+
+def declared_size(data):
+  """(width, height) that an image file's header declares, or None.
+
+  Read from the header alone, without decoding: PNG's IHDR, JPEG's
+  start-of-frame segment, GIF's logical screen, BMP's info header. None
+  for anything else, which the decoder then reports.
+  """
+  if data.startswith(b'\x89PNG\r\n\x1a\n') and len(data) >= 24:
+    return struct.unpack('>II', data[16:24])
+  if data[:6] in (b'GIF87a', b'GIF89a') and len(data) >= 10:
+    return struct.unpack('<HH', data[6:10])
+  if data.startswith(b'BM') and len(data) >= 26:
+    width, height = struct.unpack('<ii', data[18:26])
+    return abs(width), abs(height)
+  if data.startswith(b'\xff\xd8'):
+    return _jpeg_size(data)
+  return None
+
+
+def _jpeg_size(data):
+  """The size in a JPEG's start-of-frame segment, or None if there is none."""
+  at = 2
+  while at + 9 <= len(data) and data[at] == 0xFF:
+    marker = data[at + 1]
+    if marker in _JPEG_FRAME_MARKERS:
+      height, width = struct.unpack('>HH', data[at + 5:at + 9])
+      return width, height
+    at += 2 + struct.unpack('>H', data[at + 2:at + 4])[0]
+  return None
+
+
+def check_size(path, data):
+  """Raises UserError if the picture in `data` is too large to decode."""
+  size = declared_size(data)
+  if size and size[0] * size[1] > MAX_IMAGE_PIXELS:
+    raise UserError('%s is %dx%d pixels, more than the %d megapixels this '
+                    'program decodes: scale it down first' %
+                    (path, size[0], size[1], MAX_IMAGE_PIXELS // 10 ** 6))
+
 
 def decode_image(data):
   """One encoded image file to the evaluation view, float32 [24, 24, 3].
@@ -57,8 +108,11 @@ def decode_image(data):
   return cifar10_input.eval_image(image)
 
 
-def build_classifier():
+def build_classifier(use_fp16=False):
   """Builds encoded images -> class probabilities in the default graph.
+
+  Args:
+    use_fp16: whether the model was trained with --use_fp16.
 
   Returns:
     (encoded, outputs): a string placeholder [batch], and a dict of the
@@ -69,7 +123,7 @@ def build_classifier():
                      fn_output_signature=tf.TensorSpec(
                          [cifar10_input.IMAGE_SIZE, cifar10_input.IMAGE_SIZE,
                           cifar10_input.IMAGE_DEPTH], tf.float32))
-  probabilities = tf.nn.softmax(cifar10.inference(images),
+  probabilities = tf.nn.softmax(cifar10.inference(images, use_fp16),
                                 name='probabilities')
   names = tf.constant(cifar10_input.CLASS_NAMES)
   batch = tf.shape(probabilities)[0]
@@ -96,7 +150,12 @@ def classify(sess, encoded, outputs, paths):
     try:
       with open(path, 'rb') as f:
         data = f.read()
+      check_size(path, data)
       probabilities = sess.run(outputs['probabilities'], {encoded: [data]})[0]
+    except UserError as e:
+      sys.stderr.write('ERROR: %s\n' % e)
+      failed += 1
+      continue
     except (OSError, tf.errors.InvalidArgumentError) as e:
       reason = getattr(e, 'strerror', None) or 'not a PNG, JPEG, GIF or BMP'
       sys.stderr.write('ERROR: %s is not a readable image (%s)\n' %
@@ -139,8 +198,9 @@ def main(argv):
   if not paths and not FLAGS.export_dir:
     raise UserError('give image files to classify, or --export_dir=DIR')
   with tf.Graph().as_default():
-    encoded, outputs = build_classifier()
-    with tf.compat.v1.Session() as sess:
+    encoded, outputs = build_classifier(FLAGS.use_fp16)
+    with tf.compat.v1.Session(
+        config=cifar10_devices.session_config_from_flags()) as sess:
       checkpoint = _restore_newest(sess)
       print('Classifying with %s.' % checkpoint, flush=True)
       failed = classify(sess, encoded, outputs, paths)

@@ -25,6 +25,7 @@ import signal
 import time
 
 from absl import flags
+import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
 import tensorflow as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
 
@@ -74,19 +75,22 @@ flags.DEFINE_integer('seed', None,
 # Stop signals the loop turns into "save, then exit".
 STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
+# Where the input pipeline and the global step live.
+INPUT_DEVICE = '/cpu:0'
+
 
 def session_config(cpu_devices=1):
-  """The session options shared by the training scripts.
+  """The session options of the training scripts, as the flags set them.
 
   Args:
     cpu_devices: how many logical CPU devices to create, for towers on a
       machine without enough GPUs.
   """
-  config = tf.compat.v1.ConfigProto(
-      allow_soft_placement=True,
-      log_device_placement=FLAGS.log_device_placement,
-      device_count={'CPU': cpu_devices})
+  config = cifar10_devices.session_config(
+      FLAGS.gpu_memory_fraction, FLAGS.use_gpu, cpu_devices,
+      FLAGS.log_device_placement)
   if FLAGS.bf16:
+    print(cifar10_devices.bf16_plan(), flush=True)
     use_bf16(config)
   return config
 
@@ -114,7 +118,7 @@ def single_device_model(next_batch, global_step):
   """
   images, labels = next_batch()
   cifar10.image_summary('images', images)
-  logits = cifar10.inference(images)
+  logits = cifar10.inference(images, FLAGS.use_fp16)
   total_loss = cifar10.loss(logits, labels)
   return cifar10.train(total_loss, global_step, FLAGS.batch_size), total_loss
 
@@ -163,10 +167,12 @@ class _CheckpointSchedule(object):
 
 
 def _prepare_train_dir(train_dir):
+  """Creates `train_dir` if need be and claims it for this trainer."""
   if os.path.exists(train_dir) and not os.path.isdir(train_dir):
     raise UserError('train_dir %s is a file, not a folder: pass '
                     '--train_dir=DIR' % train_dir)
   os.makedirs(train_dir, exist_ok=True)
+  cifar10_checkpoint.claim(train_dir)
 
 
 def _restore_or_initialize(sess, saver, var_map, init_op, global_step):
@@ -231,20 +237,10 @@ def run_training(build_train_op, examples_per_step, config, cluster=None,
   seed = _seed()
   with tf.Graph().as_default() as graph, _device_scope(cluster):
     tf.compat.v1.set_random_seed(seed)
-    global_step = tf.compat.v1.train.get_or_create_global_step()
-    with tf.device('/cpu:0'):
-      # Initialized apart from the first step, so that a failed step (a
-      # cluster task restarting) does not leave it half made. Workers of a
-      # cluster each get their own order and distortions.
-      iterator = tf.compat.v1.data.make_initializable_iterator(
-          cifar10_input.train_dataset(
-              FLAGS.data_dir, FLAGS.batch_size,
-              seed + (cluster.task_index if cluster else 0)))
-
-    def next_batch():
-      with tf.device('/cpu:0'):
-        return iterator.get_next()
-
+    # Workers of a cluster each get their own order and distortions.
+    global_step, iterator, next_batch = input_and_global_step(
+        FLAGS.data_dir, FLAGS.batch_size,
+        seed + (cluster.task_index if cluster else 0))
     train_op, total_loss = build_train_op(next_batch, global_step)
     with tf.control_dependencies([train_op]):
       step_after = global_step.read_value()
@@ -283,8 +279,32 @@ def run_training(build_train_op, examples_per_step, config, cluster=None,
     print('Stopped by signal %d at step %d; newest checkpoint: %s.' %
           (stop.signum, step, cifar10_checkpoint.latest(FLAGS.train_dir)),
           flush=True)
-    return 128 + stop.signum
+    return cifar10_cli.SIGNAL_EXIT_BASE + stop.signum
   return 0
+
+
+def input_and_global_step(data_dir, batch_size, seed):
+  """The global step and the training input, both on the CPU.
+
+  On a GPU machine the placer would be free to put them on a GPU: the
+  input pipeline has no GPU kernels, and the step, like every variable,
+  is shared by all towers from the CPU.
+
+  Returns:
+    (global_step, iterator, next_batch): the iterator is initialized apart
+    from the first step, so that a failed step (a cluster task
+    restarting) does not leave it half made; next_batch() returns a new
+    (images, labels) pair of tensors each call, one per tower.
+  """
+  with tf.device(INPUT_DEVICE):
+    global_step = tf.compat.v1.train.get_or_create_global_step()
+    iterator = tf.compat.v1.data.make_initializable_iterator(
+        cifar10_input.train_dataset(data_dir, batch_size, seed))
+
+  def next_batch():
+    with tf.device(INPUT_DEVICE):
+      return iterator.get_next()
+  return global_step, iterator, next_batch
 
 
 def _seed():

@@ -18,11 +18,15 @@ import sys
 import time
 
 import numpy as np
-import tensorflow as tf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-import cifar10  # pylint: disable=g-import-not-at-top,wrong-import-position
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
+import tensorflow as tf
+
+import cifar10
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
 KERNELS = {
     'matmul': cifar10.local_response_normalization,

@@ -23,12 +23,14 @@ import sys
 import tempfile
 import time
 
-import tensorflow as tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
+import tensorflow as tf
+
 import cifar10
 import cifar10_input
 import cifar10_train

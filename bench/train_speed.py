@@ -27,12 +27,15 @@ sys.path.insert(0, ROOT)
 
 import cifar10_cluster  # pylint: disable=g-import-not-at-top,wrong-import-position
 
-# name -> (script, extra flags).
+# name -> (script, extra flags[, environment variables]).
 VARIANTS = {
     'single': ('cifar10_train.py', []),
+    # TensorFlow's own default on CPUs without AVX-512 (cifar10_devices).
+    'onednn_off': ('cifar10_train.py', [], {'TF_ENABLE_ONEDNN_OPTS': '0'}),
     'towers2': ('cifar10_multi_gpu_train.py', ['--num_gpus=2']),
     'nosummary': ('cifar10_train.py', ['--summary_steps=0']),
     'bf16': ('cifar10_train.py', ['--bf16']),
+    'fp16': ('cifar10_train.py', ['--use_fp16']),
     # 1 ps + 2 workers on loopback; the rate is the two workers' sum.
     'cluster2': ('cifar10_multi_gpu_train.py', ['--job_name=worker']),
     'cluster2_async': ('cifar10_multi_gpu_train.py',
@@ -61,13 +64,14 @@ def run_variant(name, data_dir, steps, warmup_lines):
   For each process: its progress lines' rates after warm-up; a variant's
   rate per window is the sum over its worker processes.
   """
-  script, flags = VARIANTS[name]
+  script, flags, env = (VARIANTS[name] + ({},))[:3]
   with tempfile.TemporaryDirectory() as train_dir:
     processes = [subprocess.Popen(
         [sys.executable, os.path.join(ROOT, script), '--data_dir=' + data_dir,
          '--train_dir=' + train_dir, '--nodownload',
          '--max_steps=%d' % steps] + task,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env=dict(os.environ, **env))
                  for task in _tasks(name, flags)]
     outputs = [p.communicate() for p in processes]
   rates = []

@@ -7,11 +7,13 @@ process a test starts is stopped when the test ends, pass or fail.
 
 import json
 import os
+import queue
 import re
 import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -22,7 +24,10 @@ from conftest import ROOT
 from test_scripts import (PRECISION_LINE, TRAIN_LINE, _assert_ok, _eval,
                           _one_line_error)
 
-pytestmark = pytest.mark.slow
+# One test process runs them all, one cluster at a time (pytest.ini runs
+# two): two loopback clusters at once would compete for the two cores, and
+# each picks free ports that the other could pick too.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(name='cluster')]
 
 SCRIPT = os.path.join(ROOT, 'cifar10_multi_gpu_train.py')
 
@@ -167,16 +172,30 @@ def test_chief_reports_a_missing_worker(data_dir, tmp_path, cluster_factory):
                             '--max_steps=100000', '--worker_warning_secs=2')
   cluster.start('ps', 0)
   w0 = cluster.start('worker', 0)
-  deadline = time.time() + 120
-  warning = None
-  for line in w0.stdout:
-    if 'made no step' in line:
-      warning = line.strip()
-      break
-    assert time.time() < deadline
+  warning = _first_line_with(w0, 'made no step', seconds=120)
   assert warning == ('WARNING: worker 1 (%s) made no step in the last 2 s; '
-                     'is it running?' % cluster.workers[1]), (
-                         w0.poll(), w0.stderr.read()[-3000:])
+                     'is it running?' % cluster.workers[1]), w0.poll()
+
+
+def _first_line_with(process, text, seconds):
+  """The first line of `process`'s output that holds `text`, or None.
+
+  Read in a thread, so that a process that prints nothing more cannot
+  hold the test past `seconds`.
+  """
+  found = queue.Queue()
+
+  def read():
+    for line in process.stdout:
+      if text in line:
+        found.put(line.strip())
+        return
+    found.put(None)
+  threading.Thread(target=read, daemon=True).start()
+  try:
+    return found.get(timeout=seconds)
+  except queue.Empty:
+    return None
 
 
 def test_port_in_use_is_one_line(data_dir, tmp_path, cluster_factory):

@@ -14,7 +14,7 @@ import pytest
 import cifar10
 import cifar10_input
 from cifar10_cli import UserError
-from conftest import make_data_dir
+from conftest import make_data_dir, to_python_version
 
 
 def _md5(path):
@@ -75,6 +75,15 @@ def test_wrong_checksum_leaves_nothing_behind(tmp_path, good_archive):
   with pytest.raises(UserError, match='has MD5 .*not 0123'):
     cifar10.maybe_download_and_extract(
         str(data_dir), good_archive.as_uri(), '0123' * 8)
+  assert not data_dir.exists()
+
+
+def test_existing_folder_is_kept_when_the_download_fails(tmp_path):
+  data_dir = tmp_path / 'data'
+  data_dir.mkdir()
+  with pytest.raises(UserError) as error:
+    cifar10.maybe_download_and_extract(str(data_dir), 'http://127.0.0.1:1/x')
+  assert str(error.value).startswith('could not download')
   assert os.listdir(data_dir) == []
 
 
@@ -125,19 +134,59 @@ def test_unsafe_archive_is_refused(tmp_path, add_member, message):
     cifar10.maybe_download_and_extract(str(data_dir), archive.as_uri(),
                                        _md5(archive))
   assert not (tmp_path / 'escaped.txt').exists()
-  assert not (tmp_path / 'deep' / 'escaped.txt').exists()
-  assert _leftovers(data_dir) == []
+  # Both folders were made for the download, and removed with it.
+  assert not (tmp_path / 'deep').exists()
 
 
-def test_unreachable_url_says_how_to_supply_the_files(tmp_path):
+def test_unreachable_url_says_how_to_supply_the_files(tmp_path, capsys):
   data_dir = tmp_path / 'data'
   with pytest.raises(UserError) as error:
     cifar10.maybe_download_and_extract(str(data_dir), 'http://127.0.0.1:1/x')
+  # A missing folder is said first (a typo looks like this), then removed.
+  assert capsys.readouterr().out.startswith(
+      'data_dir %s does not exist: creating it' % data_dir)
   message = str(error.value)
-  assert message.startswith('could not download http://127.0.0.1:1/x')
+  assert message.startswith('data_dir %s did not exist (check it for a '
+                            'typo)' % data_dir)
+  assert 'could not download http://127.0.0.1:1/x' in message
   assert 'put it in' in message and '\n' not in message
-  assert os.listdir(data_dir) == []
+  assert not data_dir.exists()
 
 
 def test_existing_data_is_used_without_network(data_dir):
   cifar10.maybe_download_and_extract(data_dir, 'http://127.0.0.1:1/x')
+
+
+def _python_archive(tmp_path):
+  """A cifar-10-python.tar.gz of a small data set, laid out as the real one."""
+  source = to_python_version(make_data_dir(tmp_path / 'source'),
+                             tmp_path / 'python')
+  archive = tmp_path / 'users' / cifar10.PYTHON_DATA_ARCHIVE
+  archive.parent.mkdir()
+  with tarfile.open(archive, 'w:gz') as tar:
+    tar.add(cifar10_input.python_batches_dir(source),
+            arcname=cifar10_input.PYTHON_BATCHES_DIR)
+  return archive
+
+
+def test_python_archive_in_data_dir_is_checked_and_extracted(tmp_path):
+  archive = _python_archive(tmp_path)
+  data_dir = archive.parent
+  # No network: a URL that refuses, never asked.
+  cifar10.maybe_download_and_extract(str(data_dir), 'http://127.0.0.1:1/x',
+                                     python_md5=_md5(archive))
+  assert sorted(os.listdir(data_dir)) == sorted(
+      [cifar10.PYTHON_DATA_ARCHIVE, cifar10_input.PYTHON_BATCHES_DIR])
+  paths = cifar10_input.data_files(str(data_dir))
+  assert [os.path.basename(p) for p in paths] == list(
+      cifar10_input.PYTHON_TRAIN_FILES)
+  assert cifar10_input.num_examples_in(paths) == 5 * 40
+
+
+def test_python_archive_with_a_wrong_md5_is_reported_and_kept(tmp_path):
+  archive = _python_archive(tmp_path)
+  with pytest.raises(UserError, match=r'cifar-10-python.tar.gz has MD5 \w+, '
+                     r'not c58f30108f718f92721af3b95e74349a: it is damaged'):
+    cifar10.maybe_download_and_extract(str(archive.parent),
+                                       'http://127.0.0.1:1/x')
+  assert os.listdir(archive.parent) == [cifar10.PYTHON_DATA_ARCHIVE]

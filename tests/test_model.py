@@ -6,6 +6,7 @@ import tensorflow as tf
 
 import cifar10
 import cifar10_checkpoint
+import cifar10_devices
 import cifar10_train
 
 EXPECTED_VARIABLES = {
@@ -229,18 +230,12 @@ def test_histogram_summary_counts_every_value(values, low, high):
     assert buckets[inside, 2].sum() >= 1
 
 
-def _cpu_has_bfloat16_units():
-  try:
-    with open('/proc/cpuinfo') as f:
-      flags = f.read()
-  except OSError:
-    return False
-  return 'avx512_bf16' in flags or 'amx_bf16' in flags
-
-
-@pytest.mark.skipif(not _cpu_has_bfloat16_units(),
-                    reason='this CPU has no bfloat16 instructions for oneDNN')
+@pytest.mark.skipif(not cifar10_devices.onednn_enabled(),
+                    reason='the bfloat16 rewrite is a oneDNN pass, and '
+                    'TF_ENABLE_ONEDNN_OPTS=0 turned oneDNN off')
 def test_bf16_rewrite_runs_convolutions_in_bfloat16():
+  """Wherever oneDNN is on: natively on CPUs with AVX512_BF16 or AMX,
+  emulated on others (README.md: slower there, but the same rewrite)."""
   config = tf.compat.v1.ConfigProto()
   cifar10_train.use_bf16(config)
   losses = []

@@ -1,12 +1,17 @@
 """Tests of cifar10_multi_gpu_train: averaging, placement, end to end."""
 
+import collections
+import re
+
 import numpy as np
 import pytest
 import tensorflow as tf
+from tensorflow.python.framework import kernels
 
 import cifar10
 import cifar10_checkpoint
 import cifar10_multi_gpu_train
+import cifar10_train
 from conftest import run_script
 from test_scripts import PRECISION_LINE, TRAIN_LINE, _assert_ok, _eval
 
@@ -134,3 +139,59 @@ def test_two_towers_end_to_end_then_eval_and_resume(data_dir, tmp_path):
   _assert_ok(result)
   assert 'at step 20.' in result.stdout
   assert tf.train.latest_checkpoint(train_dir).endswith('model.ckpt-25')
+
+
+def _has_gpu_kernel(op_type):
+  """Whether TensorFlow registers a kernel of `op_type` that runs on GPUs."""
+  registered = kernels.get_registered_kernels_for_op(op_type).kernel
+  return any(k.device_type in ('GPU', 'DEFAULT') for k in registered)
+
+
+def _asks_for(op):
+  """('GPU', i), ('CPU', i), or None: the device `op` requests.
+
+  An op with no device of its own that takes a resource (a variable's
+  read) goes where the resource is: the placer's rule.
+  """
+  if not op.device:
+    for t in op.inputs:
+      if t.dtype == tf.resource:
+        return _asks_for(t.op)
+    return None
+  spec = tf.DeviceSpec.from_string(op.device)
+  return spec.device_type, spec.device_index
+
+
+def test_on_gpus_only_the_towers_compute_asks_for_them(data_dir):
+  """The graph for two real GPUs, built (not run) on any machine: each op's
+  requested device, as the placer would get it."""
+  with tf.Graph().as_default() as graph:
+    global_step, _, next_batch = cifar10_train.input_and_global_step(
+        data_dir, BATCH, seed=1)
+    cifar10_multi_gpu_train.tower_model(next_batch, global_step,
+                                        ['/gpu:0', '/gpu:1'], BATCH)
+    gpu_ops = collections.Counter()
+    for op in graph.get_operations():
+      tower = re.match(r'%s_(\d)/' % cifar10.TOWER_NAME, op.name)
+      summary = re.search(r'(^|/)%s(_\d+)?/' % cifar10.SUMMARY_SCOPE,
+                          op.name) or 'Summary' in op.type
+      reads_variable = any(t.dtype == tf.resource for t in op.inputs)
+      device = _asks_for(op)
+      if device and device[0] == 'GPU':
+        gpu_ops[device] += 1
+        assert _has_gpu_kernel(op.type), op.name
+        assert tower and device == ('GPU', int(tower.group(1))), op.name
+        assert not summary and not reads_variable, op.name
+      elif tower and not summary and not reads_variable:
+        assert device == ('GPU', int(tower.group(1))), (op.name, op.device)
+      if (summary or op.type in ('VarHandleOp', 'EncodePng')
+          or op.type.startswith('Iterator') or (tower and reads_variable)):
+        assert device == ('CPU', 0), (op.name, op.device)
+      # Outside the towers, a read of a variable may ask for nothing: the
+      # placer puts an op that takes a resource where the resource is.
+    # Both towers' convolutions, forward and backward, among them.
+    convs = [op for op in graph.get_operations()
+             if op.type.startswith('Conv2D')]
+    assert {_asks_for(op) for op in convs} == {('GPU', 0), ('GPU', 1)}
+    # The same model on each GPU.
+    assert gpu_ops[('GPU', 0)] == gpu_ops[('GPU', 1)] > 100

@@ -7,6 +7,7 @@ sizes and formats.
 
 import os
 import re
+import struct
 
 import numpy as np
 import pytest
@@ -15,44 +16,10 @@ import tensorflow as tf
 import cifar10
 import cifar10_input
 import cifar10_predict
-from conftest import TEST_FILE, TRAIN_FILES, run_script, write_records
+from conftest import PATTERNS, run_script, stripe_pattern
 from test_scripts import _assert_ok, _one_line_error, _train
 
-pytestmark = pytest.mark.slow
-
-# Class number -> pattern; the model's names for them are CLASS_NAMES[k].
-PATTERNS = ('horizontal', 'vertical', 'checkerboard', 'flat')
-
-
-def _pattern(kind, size, rng, noise=15.0):
-  """A gray [size, size] picture of `kind`, stripes 4 pixels per period at 32."""
-  y, x = np.mgrid[0:size, 0:size] * 32.0 / size
-  stripes = {'horizontal': (y // 2) % 2, 'vertical': (x // 2) % 2,
-             'checkerboard': ((y // 2) + (x // 2)) % 2,
-             'flat': np.full((size, size), 0.5)}[kind]
-  picture = 60 + 140 * stripes + rng.normal(0, noise, (size, size))
-  return np.clip(np.round(picture), 0, 255).astype(np.uint8)
-
-
-@pytest.fixture(scope='module')
-def trained(tmp_path_factory):
-  """(checkpoint_dir, folder): a model trained on the four patterns."""
-  root = tmp_path_factory.mktemp('predict')
-  rng = np.random.RandomState(5)
-  folder = root / 'data' / cifar10_input.BATCHES_DIR
-  folder.mkdir(parents=True)
-  for name in TRAIN_FILES + (TEST_FILE,):
-    labels = rng.randint(0, len(PATTERNS), size=100)
-    gray = np.stack([_pattern(PATTERNS[k], 32, rng) for k in labels])
-    write_records(str(folder / name), np.repeat(gray[..., None], 3, axis=3),
-                  labels)
-  train_dir = str(root / 'train')
-  # As in test_scripts' learnable set: some runs only learn after 150 steps,
-  # and a fixed seed keeps the test from the runs that diverge.
-  _assert_ok(_train(str(root / 'data'), train_dir, '--max_steps=250',
-                    '--seed=1', '--batch_size=64', '--log_frequency=50'))
-  return train_dir, root
-
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(name='stripes_model')]
 
 def _write_pictures(folder):
   """Each pattern as RGB PNG 64x64, gray JPEG 96x96 and RGBA PNG 128x128.
@@ -64,10 +31,10 @@ def _write_pictures(folder):
   rng = np.random.RandomState(9)
   expected = {}
   for k, kind in enumerate(PATTERNS):
-    rgb = np.repeat(_pattern(kind, 64, rng)[..., None], 3, axis=2)
-    gray = _pattern(kind, 96, rng)[..., None]
+    rgb = np.repeat(stripe_pattern(kind, 64, rng)[..., None], 3, axis=2)
+    gray = stripe_pattern(kind, 96, rng)[..., None]
     rgba = np.concatenate(
-        [np.repeat(_pattern(kind, 128, rng)[..., None], 3, axis=2),
+        [np.repeat(stripe_pattern(kind, 128, rng)[..., None], 3, axis=2),
          np.full((128, 128, 1), 255, np.uint8)], axis=2)
     for name, data in (('%s.png' % kind, tf.io.encode_png(rgb)),
                        ('%s_gray.jpg' % kind, tf.io.encode_jpeg(gray)),
@@ -81,8 +48,8 @@ def _write_pictures(folder):
 LINE = re.compile(r'^(\S+): (\w+) ([\d.]+), (\w+) ([\d.]+)$', re.M)
 
 
-def test_classifies_pictures_of_any_size_and_format(trained, tmp_path):
-  train_dir, _ = trained
+def test_classifies_pictures_of_any_size_and_format(stripes_model, tmp_path):
+  _, train_dir = stripes_model
   expected = _write_pictures(tmp_path)
   result = run_script('cifar10_predict.py', '--checkpoint_dir=' + train_dir,
                       '--top_k=2', *sorted(expected))
@@ -93,15 +60,24 @@ def test_classifies_pictures_of_any_size_and_format(trained, tmp_path):
     assert float(m.group(3)) >= float(m.group(5))
 
 
-def test_unreadable_files_are_named_and_others_still_classified(trained,
-                                                                tmp_path):
-  train_dir, _ = trained
+def _huge_png(path, width, height):
+  """A small PNG whose header claims width x height: a decompression bomb."""
+  data = bytearray(tf.io.encode_png(np.zeros((8, 8, 3), np.uint8)).numpy())
+  data[16:24] = struct.pack('>II', width, height)
+  path.write_bytes(bytes(data))
+  return str(path)
+
+
+def test_unreadable_and_oversized_files_are_named_and_others_classified(
+    stripes_model, tmp_path):
+  _, train_dir = stripes_model
   pictures = sorted(_write_pictures(tmp_path))[:2]
   text = tmp_path / 'notes.txt'
   text.write_text('not a picture')
   missing = str(tmp_path / 'missing.png')
+  huge = _huge_png(tmp_path / 'huge.png', 30000, 20000)
   result = run_script('cifar10_predict.py', '--checkpoint_dir=' + train_dir,
-                      '--top_k=2', str(text), pictures[0], missing,
+                      '--top_k=2', str(text), pictures[0], missing, huge,
                       pictures[1])
   assert result.returncode == 2
   assert 'Traceback' not in result.stderr
@@ -109,8 +85,27 @@ def test_unreadable_files_are_named_and_others_still_classified(trained,
   assert errors == [
       'ERROR: %s is not a readable image (not a PNG, JPEG, GIF or BMP)' % text,
       'ERROR: %s is not a readable image (No such file or directory)' %
-      missing]
+      missing,
+      'ERROR: %s is 30000x20000 pixels, more than the 50 megapixels this '
+      'program decodes: scale it down first' % huge]
   assert sorted(m.group(1) for m in LINE.finditer(result.stdout)) == pictures
+
+
+def test_declared_size_reads_each_formats_header(tmp_path):
+  image = np.zeros((7, 13, 3), np.uint8)  # 13 wide, 7 high
+  png = tf.io.encode_png(image).numpy()
+  jpeg = tf.io.encode_jpeg(image).numpy()
+  gif = b'GIF89a' + struct.pack('<HH', 13, 7) + b'\0' * 20
+  bmp = b'BM' + b'\0' * 16 + struct.pack('<ii', 13, -7) + b'\0' * 30
+  for data in (png, jpeg, gif, bmp):
+    assert cifar10_predict.declared_size(data) == (13, 7)
+  assert cifar10_predict.declared_size(b'not a picture') is None
+  cifar10_predict.check_size('ok.png', png)
+  with pytest.raises(cifar10_predict.UserError, match=r'huge.png is '
+                     r'30000x20000 pixels'):
+    cifar10_predict.check_size(
+        'huge.png', open(_huge_png(tmp_path / 'huge.png', 30000, 20000),
+                         'rb').read())
 
 
 def test_no_checkpoint_is_one_line(tmp_path):
@@ -131,8 +126,8 @@ def _checkpoint_probabilities(train_dir, files):
 
 
 def test_saved_model_matches_the_checkpoint_and_is_not_overwritten(
-    trained, tmp_path):
-  train_dir, _ = trained
+    stripes_model, tmp_path):
+  _, train_dir = stripes_model
   export_dir = str(tmp_path / 'export')
   result = run_script('cifar10_predict.py', '--checkpoint_dir=' + train_dir,
                       '--export_dir=' + export_dir)

@@ -241,3 +241,35 @@ def test_damaged_state_file_falls_back_to_the_files(data_dir, tmp_path):
   result = _train(data_dir, train_dir, '--max_steps=6')
   _assert_ok(result)
   assert RESUME_LINE.search(result.stdout).group(1) == '4'
+
+
+def test_second_trainer_on_a_folder_is_refused_until_the_first_dies(
+    data_dir, tmp_path):
+  train_dir = str(tmp_path / 'train')
+  first = _start_training(data_dir, train_dir, '--log_frequency=1')
+  try:
+    for line in first.stdout:
+      if TRAIN_LINE.match(line.strip()):
+        break
+    before = sorted(os.listdir(train_dir))
+    second = _train(data_dir, train_dir, '--max_steps=5')
+    _one_line_error(second, r'train_dir %s is in use by another trainer '
+                    r'\(pid %d on \S+: \S+python\S* \S+cifar10_train.py ' %
+                    (re.escape(train_dir), first.pid))
+    assert second.stdout == ''
+    # (The first trainer saves by time, every 600 s: not in this test.)
+    assert sorted(os.listdir(train_dir)) == before
+    # The first trainer was not disturbed: it goes on training.
+    assert TRAIN_LINE.match(first.stdout.readline().strip())
+    assert first.poll() is None
+    first.kill()  # kill -9: the claim goes with the process.
+    first.wait()
+  finally:
+    first.kill()
+  _assert_ok(_train(data_dir, train_dir, '--max_steps=3'))
+
+
+def test_a_claim_is_kept_once_per_process_and_writes_nothing(tmp_path):
+  cifar10_checkpoint.claim(str(tmp_path))
+  cifar10_checkpoint.claim(str(tmp_path / '.'))  # no conflict with itself
+  assert os.listdir(str(tmp_path)) == []

@@ -17,6 +17,7 @@ import urllib.request
 
 import pytest
 
+import cifar10_input
 from test_scripts import _assert_ok, _eval, _train
 
 LAYERS = ('conv1', 'conv2', 'local3', 'local4', 'softmax_linear')
@@ -108,6 +109,15 @@ def test_tensorboard_serves_all_training_and_eval_data(data_dir, tmp_path):
                           tag='Precision @ 1')
     assert [point[1] for point in precision] == [20]
     assert 0.0 <= precision[0][2] <= 1.0
+    # One scalar per class beside it (the test file has every class).
+    eval_tags = set(scalars['train_eval'])
+    per_class = {'Precision @ 1/' + name
+                 for name in cifar10_input.CLASS_NAMES}
+    assert per_class <= eval_tags, per_class - eval_tags
+    shares = [board.get('plugin/scalars/scalars', run='train_eval',
+                        tag=tag)[0] for tag in sorted(per_class)]
+    assert all(step == 20 and 0.0 <= value <= 1.0
+               for _, step, value in shares)
 
     histograms = set(board.get('plugin/histograms/tags')['train'])
     for layer in LAYERS:

@@ -1,0 +1,163 @@
+"""How TensorFlow uses this machine's devices; import it before TensorFlow.
+
+CPUs: oneDNN on. GPUs: memory taken as needed, so that evaluation and
+prediction can run beside training on one GPU.
+
+TensorFlow turns its oneDNN kernels on by itself only on CPUs with AVX-512;
+on AVX2-only CPUs (AMD EPYCs among them) it leaves them off, and this
+model then trains about 1.7x slower (README.md, "Measured figures").
+TensorFlow reads the setting once, when it is imported, so this module
+sets it when it is imported itself: every script and library module of
+the project imports it before TensorFlow. A value the user has set,
+TF_ENABLE_ONEDNN_OPTS=0 or 1, is kept as it is.
+
+It also tells what the CPU has, so that --bf16 can say at start what it
+will do, and bench/speed.py what it ran on.
+
+On a GPU, TensorFlow's default is to take all of its memory for the first
+process that asks, and a second one (evaluation beside training) then
+fails with out-of-memory errors (tensorflow/tensorflow#3852). Every
+script's session is made with `session_config`, which lets each process
+take memory as it needs it, up to --gpu_memory_fraction if given.
+"""
+
+import os
+import platform
+
+from absl import flags
+
+ONEDNN_VARIABLE = 'TF_ENABLE_ONEDNN_OPTS'
+os.environ.setdefault(ONEDNN_VARIABLE, '1')
+
+flags.DEFINE_float('gpu_memory_fraction', None, 'At most this fraction '
+                   '(0 < f <= 1) of each GPU\'s memory for this process. '
+                   'Unset: memory is taken as needed, without a cap.')
+flags.register_validator(
+    'gpu_memory_fraction', lambda f: f is None or 0 < f <= 1,
+    message='--gpu_memory_fraction must be above 0 and at most 1')
+flags.DEFINE_boolean('use_gpu', True, 'Whether to use GPUs at all; '
+                     '--nouse_gpu keeps the whole run on the CPU, e.g. '
+                     'evaluation beside training on a full GPU.')
+
+# The instruction sets that decide this model's speed: (name, the flag of
+# /proc/cpuinfo that shows it).
+INSTRUCTION_SETS = (('AVX2', 'avx2'), ('AVX-512', 'avx512f'),
+                    ('AVX512_BF16', 'avx512_bf16'), ('AMX', 'amx_bf16'))
+# Either of these runs bfloat16 arithmetic natively.
+BFLOAT16_SETS = ('AVX512_BF16', 'AMX')
+
+
+def _cpuinfo():
+  """(model name, set of flags) of the first CPU in /proc/cpuinfo.
+
+  Off Linux: platform's processor name and no flags.
+  """
+  model, flags = platform.processor() or 'unknown CPU', set()
+  try:
+    with open('/proc/cpuinfo') as f:
+      for line in f:
+        key, _, value = line.partition(':')
+        key = key.strip()
+        if key == 'model name':
+          model = value.strip()
+        elif key == 'flags':
+          flags = set(value.split())
+          break
+  except OSError:
+    pass
+  return model, flags
+
+
+def cpu_model():
+  """The CPU's model name, as lscpu shows it."""
+  return _cpuinfo()[0]
+
+
+def instruction_sets():
+  """The names of INSTRUCTION_SETS that this CPU has, in that order."""
+  flags = _cpuinfo()[1]
+  return [name for name, flag in INSTRUCTION_SETS if flag in flags]
+
+
+def has_native_bfloat16():
+  """Whether the CPU computes in bfloat16 itself (AVX512_BF16 or AMX)."""
+  return any(name in BFLOAT16_SETS for name in instruction_sets())
+
+
+def onednn_enabled():
+  """Whether the TensorFlow imported in this process uses oneDNN."""
+  from tensorflow.python.util import _pywrap_util_port  # pylint: disable=g-import-not-at-top
+  return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def bf16_plan():
+  """The line --bf16 prints at start: what it does on this CPU.
+
+  The bfloat16 rewrite is a oneDNN graph pass: with oneDNN off it never
+  happens. With oneDNN on, on a CPU without bfloat16 instructions, the
+  rewritten convolutions run on TensorFlow's generic bfloat16 kernels, not
+  oneDNN's, and training is 10 times slower (README.md).
+  """
+  if not onednn_enabled():
+    return ('--bf16 has no effect: oneDNN is off (%s=%s), and the bfloat16 '
+            'rewrite is a oneDNN pass; unset %s to turn it on' %
+            (ONEDNN_VARIABLE, os.environ.get(ONEDNN_VARIABLE),
+             ONEDNN_VARIABLE, ))
+  if has_native_bfloat16():
+    return ('--bf16: convolutions and matrix products in bfloat16 on this '
+            'CPU\'s %s units' % ' and '.join(
+                n for n in instruction_sets() if n in BFLOAT16_SETS))
+  return ('WARNING: --bf16 on a CPU without bfloat16 instructions (%s has '
+          'no AVX512_BF16 or AMX): the convolutions run in bfloat16 on '
+          'generic kernels, so training is slower than float32 (10x on an '
+          'AMD EPYC); drop --bf16 on this machine' % cpu_model())
+
+
+def session_config(gpu_memory_fraction=None, use_gpu=True, cpu_devices=1,
+                   log_device_placement=False):
+  """The session options every script starts from.
+
+  Args:
+    gpu_memory_fraction: None, or the cap (0 < f <= 1) on each GPU's
+      memory for this process.
+    use_gpu: False to see no GPU at all.
+    cpu_devices: how many logical CPU devices to create, for towers on a
+      machine without enough GPUs.
+    log_device_placement: log the device of every op.
+
+  Returns:
+    A tf.compat.v1.ConfigProto. Ops without a kernel on the device they
+    ask for (soft placement) run on the CPU.
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  device_count = {'CPU': cpu_devices}
+  if not use_gpu:
+    device_count['GPU'] = 0
+  config = tf.compat.v1.ConfigProto(
+      allow_soft_placement=True, log_device_placement=log_device_placement,
+      device_count=device_count)
+  config.gpu_options.allow_growth = True
+  if gpu_memory_fraction is not None:
+    config.gpu_options.per_process_gpu_memory_fraction = gpu_memory_fraction
+  return config
+
+
+def session_config_from_flags(cpu_devices=1):
+  """`session_config` as the command line sets it: for the scripts' main."""
+  return session_config(flags.FLAGS.gpu_memory_fraction,
+                        flags.FLAGS.use_gpu, cpu_devices)
+
+
+def describe():
+  """One line about the CPU and TensorFlow's CPU settings, for benchmarks."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  return ('CPU: %s, %d logical cores; %s; oneDNN %s (%s=%s); TensorFlow %s, '
+          'intra-op threads %s, inter-op threads %s' % (
+              cpu_model(), os.cpu_count(),
+              ', '.join(instruction_sets()) or 'no AVX2',
+              'on' if onednn_enabled() else 'off', ONEDNN_VARIABLE,
+              os.environ.get(ONEDNN_VARIABLE), tf.__version__,
+              tf.config.threading.get_intra_op_parallelism_threads() or
+              'default (all cores)',
+              tf.config.threading.get_inter_op_parallelism_threads() or
+              'default (all cores)'))
