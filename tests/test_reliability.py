@@ -73,17 +73,19 @@ def test_kill_9_at_random_moments_loses_at_most_one_save_interval(
           resumed = int(match.group(1))
         if TRAIN_LINE.match(line.strip()):
           break
-      # Steps take ~20 ms and saves (8.6 MB) about as long: a random moment
-      # in the next half second often falls inside a save.
+      # Steps of 16 take 20 to 60 ms (Xeon, EPYC) and saves (8.6 MB) about
+      # as long: a random moment in the next half second often falls inside
+      # a save.
       time.sleep(rng.uniform(0.0, 0.5))
       process.kill()
-      out = process.communicate()[0]
+      out, err = process.communicate()
     finally:
       process.kill()
       process.wait()
-    if last_seen:
-      assert resumed is not None
-      assert last_seen - every <= resumed <= last_seen
+    # At most one save interval is lost. A run killed before its first
+    # save (steps can be slow here: two test processes share the cores)
+    # leaves nothing, and the next one rightly starts from step 0.
+    assert last_seen - every <= (resumed or 0) <= last_seen, err[-2000:]
     steps = [int(s) for s in TRAIN_LINE.findall(out)]
     last_seen = max(steps + [resumed or 0])
     # Every checkpoint left on disk is whole and restores.
