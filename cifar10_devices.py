@@ -5,7 +5,7 @@ prediction can run beside training on one GPU.
 
 TensorFlow turns its oneDNN kernels on by itself only on CPUs with AVX-512;
 on AVX2-only CPUs (AMD EPYCs among them) it leaves them off, and this
-model then trains about 1.7x slower (README.md, "Measured figures").
+model then trains about 1.5x slower (README.md, "Measured figures").
 TensorFlow reads the setting once, when it is imported, so this module
 sets it when it is imported itself: every script and library module of
 the project imports it before TensorFlow. A value the user has set,

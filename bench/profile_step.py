@@ -1,7 +1,7 @@
 """Profiles training steps: where the time of a step goes, part by part.
 
 Usage:
-  python bench/profile_step.py [--data_dir=/root/cifar10_data] [--steps=20]
+  python bench/profile_step.py [--data_dir=/tmp/cifar10_data] [--steps=20]
 
 Builds the single-device training graph of cifar10_train.py (real input
 pipeline; without --data_dir on synthetic records it writes), runs a few

@@ -1,7 +1,7 @@
 """Measures training and evaluation speed against the machine's compute ceiling.
 
 Usage:
-  python bench/speed.py [--data_dir=/root/cifar10_data] [--steps=400]
+  python bench/speed.py [--data_dir=/tmp/cifar10_data] [--steps=400]
 
 Without --data_dir it writes synthetic records in the official format (as
 many as CIFAR-10 has) to a temporary folder and uses those.

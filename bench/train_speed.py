@@ -1,7 +1,7 @@
 """Benchmarks training speed of several configurations in one run.
 
 Usage:
-  python bench/train_speed.py --data_dir=/root/cifar10_data --steps=300 \
+  python bench/train_speed.py --data_dir=/tmp/cifar10_data --steps=300 \
       --variants=single,towers2
 
 Each variant runs the real training script as a user would (fresh
