@@ -10,11 +10,12 @@ step's weights), classifies exactly --num_examples examples of
   2026-11-22 15:04:05.123456: precision @ 1 = 0.8614 (8614/10000)
 
 then the precision of each class and the confusion matrix (--noper_class:
-the tutorial's single line). It also writes a 'Precision @ 1' summary, and
-one per class, at the checkpoint's global step into --eval_dir, and with
---results_file the same results as JSON. Without --run_once it watches
---checkpoint_dir and evaluates each new checkpoint once, checking every
---eval_interval_secs seconds.
+the tutorial's single line). It also writes a 'Precision @ 1' summary, one
+per class, and two pictures (the confusion matrix as a heat map, and the
+first misclassified images labelled true -> predicted) at the checkpoint's
+global step into --eval_dir, and with --results_file the same results as
+JSON. Without --run_once it watches --checkpoint_dir and evaluates each new
+checkpoint once, checking every --eval_interval_secs seconds.
 """
 
 import collections
@@ -33,6 +34,7 @@ import tensorflow as tf
 import cifar10
 import cifar10_checkpoint
 import cifar10_cli
+import cifar10_figures
 import cifar10_input
 
 FLAGS = flags.FLAGS
@@ -59,17 +61,22 @@ flags.DEFINE_string('results_file', None,
                     'JSON file, replaced atomically.')
 
 PRECISION_TAG = 'Precision @ 1'
+# The eval's pictures in TensorBoard (cifar10_figures draws them).
+CONFUSION_TAG = 'Confusion matrix'
+MISTAKES_TAG = 'Misclassified (true -> predicted)'
 CLASS_NAMES = cifar10_input.CLASS_NAMES
 # Wide enough for the longest class name ('automobile') and a space.
 COLUMN = max(len(name) for name in CLASS_NAMES) + 1
 
 
-class Results(collections.namedtuple('Results',
-                                     'checkpoint step confusion rate')):
+class Results(collections.namedtuple(
+    'Results', 'checkpoint step confusion rate mistakes')):
   """One checkpoint's evaluation.
 
   `confusion` is int64 [classes, classes]: row = true class, column =
-  predicted class; every other figure is derived from it.
+  predicted class; every other figure is derived from it. `mistakes` is
+  (images, labels, predictions) of the first misclassified examples, at
+  most cifar10_figures.MAX_MISTAKES, for the pictures.
   """
 
   @property
@@ -103,9 +110,9 @@ def build_eval_graph():
   """Builds the evaluation graph in the default graph.
 
   Returns:
-    (labels, predictions, saver, var_map): int32 [batch] tensors of the
-    true and the top-1 predicted classes; the saver restores the moving
-    averages.
+    (images, labels, predictions, saver, var_map): the images as the
+    network sees them, int32 [batch] tensors of the true and the top-1
+    predicted classes; the saver restores the moving averages.
   """
   tf.compat.v1.train.get_or_create_global_step()
   with tf.device('/cpu:0'):
@@ -117,7 +124,8 @@ def build_eval_graph():
   # per-class counts and the matrix adding up to the precision.
   predictions = tf.argmax(logits, axis=1, output_type=tf.int32)
   var_map = cifar10.variables_to_restore()
-  return labels, predictions, tf.compat.v1.train.Saver(var_map), var_map
+  return (images, labels, predictions, tf.compat.v1.train.Saver(var_map),
+          var_map)
 
 
 def evaluate(checkpoint, graph_outputs, config=None):
@@ -134,22 +142,54 @@ def evaluate(checkpoint, graph_outputs, config=None):
   Returns:
     Results.
   """
-  labels, predictions, saver, var_map = graph_outputs
+  images, labels, predictions, saver, var_map = graph_outputs
   with tf.compat.v1.Session(config=config) as sess:
     cifar10_checkpoint.restore(sess, saver, var_map, checkpoint)
     step = int(sess.run(tf.compat.v1.train.get_global_step()))
     start = time.time()
     confusion = confusion_matrix([], [])
+    mistakes = _Mistakes()
     with cifar10_input.explain_data_errors():
       while True:
+        # The images are fetched only while mistakes are still wanted.
+        fetches = [labels, predictions] + ([images] if mistakes.wanted()
+                                           else [])
         try:
-          confusion += confusion_matrix(*sess.run([labels, predictions]))
+          batch = sess.run(fetches)
         except tf.errors.OutOfRangeError:
           break
+        confusion += confusion_matrix(*batch[:2])
+        mistakes.add(*batch)
     # Timed before the session closes: closing sometimes waits 0.8 s for
     # tf.data's autotuning thread, which is not evaluation.
     rate = confusion.sum() / (time.time() - start)
-  return Results(checkpoint, step, confusion, rate)
+  return Results(checkpoint, step, confusion, rate, mistakes.arrays())
+
+
+class _Mistakes(object):
+  """Keeps the first misclassified examples of an evaluation."""
+
+  def __init__(self, limit=cifar10_figures.MAX_MISTAKES):
+    self._limit = limit
+    self._kept = []
+
+  def wanted(self):
+    return len(self._kept) < self._limit
+
+  def add(self, labels, predictions, images=None):
+    """Keeps the batch's mistakes, if any are still wanted."""
+    if images is None:
+      return
+    for i in np.flatnonzero(labels != predictions):
+      if self.wanted():
+        self._kept.append((images[i], labels[i], predictions[i]))
+
+  def arrays(self):
+    """(images, labels, predictions) as numpy arrays."""
+    if not self._kept:
+      return np.zeros([0, 1, 1, 3], np.float32), np.zeros(0), np.zeros(0)
+    images, labels, predictions = zip(*self._kept)
+    return np.stack(images), np.array(labels), np.array(predictions)
 
 
 def precision_line(results):
@@ -223,6 +263,13 @@ def report(results, writer):
     if total:
       summary.value.add(tag='%s/%s' % (PRECISION_TAG, name),
                         simple_value=correct / float(total))
+  summary.value.extend([
+      cifar10_figures.image_summary_value(
+          CONFUSION_TAG, cifar10_figures.confusion_heat_map(
+              results.confusion, CLASS_NAMES)),
+      cifar10_figures.image_summary_value(
+          MISTAKES_TAG, cifar10_figures.mistakes_grid(
+              *results.mistakes, class_names=CLASS_NAMES))])
   writer.add_summary(summary, results.step)
   writer.flush()
   if FLAGS.results_file:

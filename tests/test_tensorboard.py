@@ -8,6 +8,7 @@ data API.
 import json
 import os
 import socket
+import struct
 import subprocess
 import sys
 import time
@@ -15,11 +16,15 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+import numpy as np
 import pytest
 
+import cifar10_eval
+import cifar10_figures
 import cifar10_input
 from test_scripts import _assert_ok, _eval, _train
 
+NAMES = cifar10_input.CLASS_NAMES
 LAYERS = ('conv1', 'conv2', 'local3', 'local4', 'softmax_linear')
 LOSSES = ('cross_entropy', 'local3/weight_loss', 'local4/weight_loss',
           'total_loss')
@@ -112,7 +117,7 @@ def test_tensorboard_serves_all_training_and_eval_data(data_dir, tmp_path):
     # One scalar per class beside it (the test file has every class).
     eval_tags = set(scalars['train_eval'])
     per_class = {'Precision @ 1/' + name
-                 for name in cifar10_input.CLASS_NAMES}
+                 for name in NAMES}
     assert per_class <= eval_tags, per_class - eval_tags
     shares = [board.get('plugin/scalars/scalars', run='train_eval',
                         tag=tag)[0] for tag in sorted(per_class)]
@@ -144,6 +149,23 @@ def test_tensorboard_serves_all_training_and_eval_data(data_dir, tmp_path):
     assert png[:8] == b'\x89PNG\r\n\x1a\n'
     # The PNG header's width and height: the 24x24 training crops.
     assert png[16:24] == b'\0\0\0\x18\0\0\0\x18'
+    # The eval's two pictures, at the checkpoint's step.
+    eval_images = board.get('plugin/images/tags')['train_eval']
+    sizes = {}
+    for tag in (cifar10_eval.CONFUSION_TAG, cifar10_eval.MISTAKES_TAG):
+      assert tag in eval_images, eval_images
+      entries = board.get('plugin/images/images', run='train_eval', tag=tag)
+      assert [entry['step'] for entry in entries] == [20]
+      png = board.get_bytes('plugin/images/individualImage?' +
+                            entries[0]['query'])
+      assert png[:8] == b'\x89PNG\r\n\x1a\n'
+      sizes[tag] = struct.unpack('>II', png[16:24])
+    heat_map = cifar10_figures.confusion_heat_map(np.eye(10), NAMES)
+    assert sizes[cifar10_eval.CONFUSION_TAG] == heat_map.shape[1::-1]
+    # 20 steps leave mistakes: at least a row of them.
+    width, height = sizes[cifar10_eval.MISTAKES_TAG]
+    assert width >= 6 * cifar10_figures.MISTAKE_LABEL_WIDTH
+    assert height >= cifar10_figures.MISTAKE_IMAGE_SIZE
     graphs = board.get('plugin/graphs/info')
     for run in ('train', 'train_eval'):
       assert graphs[run]['run_graph'], graphs
