@@ -199,7 +199,7 @@ def image_summary(tag, images, max_images=3):
     return _add_summary(_plugin_summary(tag, tensor, 'images'))
 
 
-def _activation_summary(x, layer):
+def activation_summary(x, layer):
   """Adds a histogram and the fraction of zeros of a layer's activations.
 
   A layer whose ReLUs are nearly all zero has stopped learning; these two
@@ -252,7 +252,7 @@ def _conv(images, in_depth, out_depth, bias, scope):
     conv = tf.nn.conv2d(images, kernel, [1, 1, 1, 1], padding='SAME')
     biases = _biases([out_depth], bias, images.dtype)
     activation = tf.nn.relu(tf.nn.bias_add(conv, biases), name=var_scope.name)
-  _activation_summary(activation, scope)
+  activation_summary(activation, scope)
   return conv, biases, activation
 
 
@@ -284,7 +284,7 @@ def _fully_connected(x, in_size, out_size, stddev, bias, wd, scope,
       activation = tf.nn.relu(pre_activation, name=var_scope.name)
     else:
       activation = tf.identity(pre_activation, name=var_scope.name)
-  _activation_summary(activation, scope)
+  activation_summary(activation, scope)
   return activation
 
 
@@ -466,21 +466,28 @@ def add_weight_and_gradient_summaries(grads_and_vars):
       histogram_summary(var.op.name + '/gradients', grad)
 
 
-def variable_averages(global_step):
-  """The MOVING_AVERAGE_DECAY averages of the variables that eval reads.
+def variable_averages(global_step, decay=MOVING_AVERAGE_DECAY):
+  """The `decay` moving averages of the variables that eval reads.
 
-  num_updates makes the decay min(0.9999, (1 + step) / (10 + step)), so the
+  num_updates makes the decay min(decay, (1 + step) / (10 + step)), so the
   averages follow the weights closely early in training.
   """
   return tf.compat.v1.train.ExponentialMovingAverage(
-      MOVING_AVERAGE_DECAY, num_updates=global_step)
+      decay, num_updates=global_step)
 
 
-def apply_gradients(optimizer, grads_and_vars, global_step):
+def apply_gradients(optimizer, grads_and_vars, global_step,
+                    moving_average_decay=MOVING_AVERAGE_DECAY, update_ops=()):
   """Applies the gradients, then updates the variables' moving averages.
 
   Evaluation reads the averages (see `variables_to_restore`), which are less
   noisy than the last step's weights.
+
+  Args:
+    optimizer, grads_and_vars, global_step: as Optimizer.apply_gradients.
+    moving_average_decay: the averages' decay; None: no averages.
+    update_ops: other ops the step runs, such as batch norm's updates of
+      its moving statistics (the zoo's models).
 
   Returns:
     The training op: one step of SGD plus the averages' update.
@@ -488,8 +495,12 @@ def apply_gradients(optimizer, grads_and_vars, global_step):
   apply_op = optimizer.apply_gradients(grads_and_vars, global_step=global_step)
   add_weight_and_gradient_summaries(grads_and_vars)
   with tf.control_dependencies([apply_op]):
-    return variable_averages(global_step).apply(
-        tf.compat.v1.trainable_variables())
+    if moving_average_decay:
+      step = variable_averages(global_step, moving_average_decay).apply(
+          tf.compat.v1.trainable_variables())
+    else:
+      step = tf.no_op()
+  return tf.group(step, *update_ops) if update_ops else step
 
 
 def train(total_loss, global_step, batch_size):
@@ -503,22 +514,37 @@ def train(total_loss, global_step, batch_size):
   Returns:
     The training op.
   """
-  lr = learning_rate(global_step, batch_size)
+  optimizer = tf.compat.v1.train.GradientDescentOptimizer(
+      learning_rate(global_step, batch_size))
+  return train_step(total_loss, global_step, optimizer)
+
+
+def train_step(total_loss, global_step, optimizer,
+               moving_average_decay=MOVING_AVERAGE_DECAY, update_ops=()):
+  """One training step with `optimizer`, on a single device.
+
+  The loss averages are updated before the gradients are applied (see
+  add_loss_summaries); the other arguments are apply_gradients'.
+  """
   loss_averages_op = add_loss_summaries(loss_terms() + [total_loss],
                                        global_step)
-  optimizer = tf.compat.v1.train.GradientDescentOptimizer(lr)
   with tf.control_dependencies([loss_averages_op]):
     grads = optimizer.compute_gradients(total_loss)
-  return apply_gradients(optimizer, grads, global_step)
+  return apply_gradients(optimizer, grads, global_step, moving_average_decay,
+                         update_ops)
 
 
-def variables_to_restore():
+def variables_to_restore(moving_average_decay=MOVING_AVERAGE_DECAY):
   """Maps checkpoint names to variables so that they load the averages.
 
   Every trainable variable is restored from its moving average; other
-  variables (the global step) from themselves.
+  variables (the global step, batch norm's moving statistics) from
+  themselves. With moving_average_decay None (a recipe that keeps no
+  averages), every variable from itself.
   """
-  averages = tf.compat.v1.train.ExponentialMovingAverage(MOVING_AVERAGE_DECAY)
+  if not moving_average_decay:
+    return {v.op.name: v for v in tf.compat.v1.global_variables()}
+  averages = tf.compat.v1.train.ExponentialMovingAverage(moving_average_decay)
   return averages.variables_to_restore()
 
 

@@ -186,28 +186,39 @@ class Cluster(object):
     """This worker's tower devices, named within the cluster."""
     return [self.worker_device + d for d in devices]
 
-  def apply_gradients(self, optimizer, grads_and_vars, global_step):
+  def apply_gradients(self, optimizer, grads_and_vars, global_step,
+                      moving_average_decay=cifar10.MOVING_AVERAGE_DECAY,
+                      update_ops=()):
     """Like cifar10.apply_gradients, aggregating all workers if synchronous.
 
     SyncReplicasOptimizer sums up the gradients of every worker, applies them
     once on the chief, and updates the moving averages after that update,
-    so that they advance once per global step as on one machine.
+    so that they advance once per global step as on one machine. For the
+    same reason only the chief runs `update_ops` (batch norm's moving
+    statistics) when synchronous; asynchronous workers each make global
+    steps, and each runs them.
     """
     if not self.sync:
       return tf.group(
-          cifar10.apply_gradients(optimizer, grads_and_vars, global_step),
+          cifar10.apply_gradients(optimizer, grads_and_vars, global_step,
+                                  moving_average_decay, update_ops),
           self._count_step())
     cifar10.add_weight_and_gradient_summaries(grads_and_vars)
+    averages = {}
+    if moving_average_decay:
+      averages = dict(
+          variable_averages=cifar10.variable_averages(global_step,
+                                                      moving_average_decay),
+          variables_to_average=tf.compat.v1.trainable_variables())
     self._sync_optimizer = tf.compat.v1.train.SyncReplicasOptimizer(
         optimizer, replicas_to_aggregate=self.num_workers,
-        total_num_replicas=self.num_workers,
-        variable_averages=cifar10.variable_averages(global_step),
-        variables_to_average=tf.compat.v1.trainable_variables())
+        total_num_replicas=self.num_workers, **averages)
     train_op = self._sync_optimizer.apply_gradients(grads_and_vars,
                                                     global_step)
     # Built for MonitoredTrainingSession, which this loop does not use.
     self._sync_optimizer.ready_for_local_init_op.mark_used()
-    return tf.group(train_op, self._count_step())
+    chief_updates = list(update_ops) if self.is_chief else []
+    return tf.group(train_op, self._count_step(), *chief_updates)
 
   def _count_step(self):
     """Counts this worker's steps in a vector on ps task 0.

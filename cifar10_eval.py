@@ -36,6 +36,7 @@ import cifar10_checkpoint
 import cifar10_cli
 import cifar10_figures
 import cifar10_input
+import cifar10_models
 
 FLAGS = flags.FLAGS
 
@@ -106,8 +107,11 @@ def confusion_matrix(labels, predictions):
                                                                  classes)
 
 
-def build_eval_graph():
-  """Builds the evaluation graph in the default graph.
+def build_eval_graph(model, recipe):
+  """Builds the evaluation graph of `model` in the default graph.
+
+  The network is built in inference mode (batch norm's moving statistics,
+  no dropout) on the recipe's evaluation view of the images.
 
   Returns:
     (images, labels, predictions, saver, var_map): the images as the
@@ -117,13 +121,14 @@ def build_eval_graph():
   tf.compat.v1.train.get_or_create_global_step()
   with tf.device('/cpu:0'):
     images, labels = cifar10_input.inputs(FLAGS.eval_data, FLAGS.data_dir,
-                                          FLAGS.batch_size, FLAGS.num_examples)
-  logits = cifar10.inference(images, FLAGS.use_fp16)
+                                          FLAGS.batch_size, FLAGS.num_examples,
+                                          recipe.view)
+  logits = model.logits(images, False, recipe, FLAGS.use_fp16)
   # The tutorial's in_top_k(k=1) differs from the top-1 class only where
   # two logits are exactly equal; one prediction per example keeps the
   # per-class counts and the matrix adding up to the precision.
   predictions = tf.argmax(logits, axis=1, output_type=tf.int32)
-  var_map = cifar10.variables_to_restore()
+  var_map = cifar10.variables_to_restore(recipe.moving_average_decay)
   return (images, labels, predictions, tf.compat.v1.train.Saver(var_map),
           var_map)
 
@@ -292,8 +297,10 @@ def _evaluate_or_skip(checkpoint, graph_outputs, writer, config):
 
 def run_eval():
   """Evaluates the newest checkpoint once, or each new one as it comes."""
+  model, recipe = cifar10_models.for_checkpoints(
+      FLAGS.checkpoint_dir, cifar10_models.requested()[0], FLAGS.use_fp16)
   with tf.Graph().as_default() as graph:
-    graph_outputs = build_eval_graph()
+    graph_outputs = build_eval_graph(model, recipe)
     config = cifar10_devices.session_config_from_flags()
     graph.finalize()
     evaluated = None

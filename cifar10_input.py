@@ -67,6 +67,27 @@ MAX_BRIGHTNESS_DELTA = 63
 CONTRAST_LOWER = 0.2
 CONTRAST_UPPER = 1.8
 
+# The views of the images a model can take (cifar10_models' recipes say
+# which): the tutorial's, and the 32x32 one of the model zoo.
+TUTORIAL_VIEW = 'tutorial'
+PADDED_CROP_VIEW = 'padded_crop'
+FLIP_VIEW = 'flip'
+VIEWS = {
+    TUTORIAL_VIEW: ('24x24 (training: random crops, flips, brightness and '
+                    'contrast; eval: central crops), per-image '
+                    'standardization'),
+    PADDED_CROP_VIEW: ('32x32 (training: random crops of the image padded '
+                       'by 4 pixels, random flips; eval: whole), per-channel '
+                       'normalization'),
+    FLIP_VIEW: ('32x32 (training: random flips; eval: whole), per-channel '
+                'normalization'),
+}
+# The padded-crop view: padding, and the training set's per-channel pixel
+# mean and standard deviation (R, G, B), which eval and predict apply too.
+PAD = 4
+CHANNEL_MEAN = (125.307, 122.950, 113.865)
+CHANNEL_STD = (62.993, 62.089, 66.705)
+
 # The tutorial filled its queue with 40% of an epoch before training started.
 MIN_FRACTION_OF_EXAMPLES_IN_QUEUE = 0.4
 
@@ -379,16 +400,60 @@ def distort_images(images, offsets, flips, deltas, factors):
     offsets, flips, deltas, factors: per image, as `distortion_params`
       returns them.
   """
-  span = tf.range(IMAGE_SIZE)
-  rows = offsets[:, :1] + span
-  columns = offsets[:, 1:] + tf.where(flips[:, None], IMAGE_SIZE - 1 - span,
-                                      span)
-  images = tf.gather(images, rows, axis=1, batch_dims=1)
-  images = tf.gather(images, columns, axis=2, batch_dims=1)
+  images = _crop_and_flip(images, offsets, flips, IMAGE_SIZE)
   images = tf.cast(images, tf.float32) + deltas[:, None, None, None]
   means = tf.reduce_mean(images, axis=[1, 2], keepdims=True)
   images = (images - means) * factors[:, None, None, None] + means
   return tf.image.per_image_standardization(images)
+
+
+def _crop_and_flip(images, offsets, flips, size):
+  """size x size crops of images [n, h, w, c] at `offsets`, flipped where
+  `flips` says: one gather of pixel indices per axis."""
+  span = tf.range(size)
+  rows = offsets[:, :1] + span
+  columns = offsets[:, 1:] + tf.where(flips[:, None], size - 1 - span, span)
+  images = tf.gather(images, rows, axis=1, batch_dims=1)
+  return tf.gather(images, columns, axis=2, batch_dims=1)
+
+
+def padded_crop_params(seed, n, shift=PAD):
+  """Random crop offsets (int32 [n, 2]) and flips (bool [n]).
+
+  The offsets are those of crops shifted by up to `shift` pixels from the
+  centre of the padded image: 0 gives the image itself, flipped or not.
+  """
+  u = tf.random.stateless_uniform([n, 3], seed)
+  offsets = tf.cast(u[:, :2] * (2 * shift + 1), tf.int32) + (PAD - shift)
+  return offsets, u[:, 2] < 0.5
+
+
+def padded_crop_images(images, offsets, flips):
+  """The zoo's training view of uint8 images [n, 32, 32, 3].
+
+  Each image, padded with PAD black pixels on every side, is cropped back
+  to 32x32 at `offsets` and flipped where `flips` says, then normalized.
+  """
+  padded = tf.pad(images, [[0, 0], [PAD, PAD], [PAD, PAD], [0, 0]])
+  return normalize(_crop_and_flip(padded, offsets, flips,
+                                  ORIGINAL_IMAGE_SIZE))
+
+
+def normalize(images):
+  """The padded-crop view's normalization: per channel, with the training
+  set's mean and standard deviation, the same for every image."""
+  return ((tf.cast(images, tf.float32) - tf.constant(CHANNEL_MEAN)) /
+          tf.constant(CHANNEL_STD))
+
+
+def view_size(view):
+  """The height and width of the images a view gives the network."""
+  return IMAGE_SIZE if view == TUTORIAL_VIEW else ORIGINAL_IMAGE_SIZE
+
+
+def eval_view(images, view):
+  """The evaluation view of [..., 32, 32, 3] images for `view`."""
+  return eval_image(images) if view == TUTORIAL_VIEW else normalize(images)
 
 
 def eval_image(image):
@@ -403,9 +468,10 @@ def eval_image(image):
   return tf.image.per_image_standardization(image)
 
 
-def train_dataset(data_dir, batch_size, seed=None):
+def train_dataset(data_dir, batch_size, seed=None, view=TUTORIAL_VIEW):
   """The endless, shuffled, distorted training dataset of (images, labels).
 
+  `view` says which training view (VIEWS) the images are in.
   Batches are all `batch_size` long. The order is the tutorial's: a
   shuffle buffer of 40% of an epoch over the records in file order, here
   shuffling record numbers. Order and distortions are a function of
@@ -421,13 +487,18 @@ def train_dataset(data_dir, batch_size, seed=None):
                                                      drop_remainder=True)
 
   def distorted_batch(batch_number, images, labels):
-    params = distortion_params(
-        tf.stack([tf.constant(seed, tf.int64), batch_number]), batch_size)
-    return distort_images(images, *params), labels
+    batch_seed = tf.stack([tf.constant(seed, tf.int64), batch_number])
+    if view == TUTORIAL_VIEW:
+      return distort_images(
+          images, *distortion_params(batch_seed, batch_size)), labels
+    shift = 0 if view == FLIP_VIEW else PAD
+    return padded_crop_images(
+        images, *padded_crop_params(batch_seed, batch_size, shift)), labels
   return _from_memory(paths, picks, distorted_batch)
 
 
-def eval_dataset(eval_data, data_dir, batch_size, num_examples=None):
+def eval_dataset(eval_data, data_dir, batch_size, num_examples=None,
+                 view=TUTORIAL_VIEW):
   """One pass, in file order, over the evaluation images and labels.
 
   Every example comes exactly once; the last batch holds the remainder and is
@@ -438,6 +509,7 @@ def eval_dataset(eval_data, data_dir, batch_size, num_examples=None):
     data_dir: the folder that holds `cifar-10-batches-bin/`.
     batch_size: examples per batch.
     num_examples: how many examples to take from the start; None for all.
+    view: the evaluation view (VIEWS) of the images.
 
   Raises:
     DataError: the files are bad, or there are fewer than `num_examples`.
@@ -453,7 +525,7 @@ def eval_dataset(eval_data, data_dir, batch_size, num_examples=None):
   picks = tf.data.Dataset.range(num_examples).batch(batch_size)
   return _from_memory(paths, picks,
                       lambda unused_number, images, labels: (
-                          eval_image(images), labels))
+                          eval_view(images, view), labels))
 
 
 def distorted_inputs(data_dir, batch_size, seed=None):
@@ -466,12 +538,15 @@ def distorted_inputs(data_dir, batch_size, seed=None):
   return iterator.get_next()
 
 
-def inputs(eval_data, data_dir, batch_size, num_examples=None):
+def inputs(eval_data, data_dir, batch_size, num_examples=None,
+           view=TUTORIAL_VIEW):
   """Graph-mode evaluation input: images [<=batch, 24, 24, 3], labels.
+
+  (32x32 for the padded-crop view.)
 
   The tensors walk once through the data, then raise OutOfRangeError. The
   pass starts again in each new tf.compat.v1.Session.
   """
   iterator = tf.compat.v1.data.make_one_shot_iterator(
-      eval_dataset(eval_data, data_dir, batch_size, num_examples))
+      eval_dataset(eval_data, data_dir, batch_size, num_examples, view))
   return iterator.get_next()

@@ -30,7 +30,9 @@ import tensorflow as tf
 import cifar10
 import cifar10_cli
 import cifar10_cluster
+import cifar10_models
 import cifar10_train
+from cifar10_models import recipe as recipes
 
 FLAGS = flags.FLAGS
 
@@ -123,7 +125,8 @@ def _mean_over_towers(tensors):
 
 def tower_model(next_batch, global_step, devices, batch_size,
                 examples_per_update=None, device_fn=_tower_device,
-                apply_fn=cifar10.apply_gradients, use_fp16=False):
+                apply_fn=cifar10.apply_gradients, use_fp16=False, model=None,
+                recipe=None):
   """Builds the synchronous multi-tower training graph.
 
   Args:
@@ -136,27 +139,37 @@ def tower_model(next_batch, global_step, devices, batch_size,
       schedule; by default the towers' batches (more across workers).
     device_fn: maps a tower's device to its device function, which must put
       the variables where they are shared.
-    apply_fn: (optimizer, grads_and_vars, global_step) -> train op; by
-      default SGD plus the moving averages, as on one device.
+    apply_fn: (optimizer, grads_and_vars, global_step,
+      moving_average_decay, update_ops) -> train op; by default the
+      optimizer's update plus the moving averages, as on one device.
     use_fp16: variables and activations in float16 (--use_fp16).
+    model, recipe: the cifar10_models.Model and its Recipe; by default the
+      tutorial's. Batch norm's moving statistics are updated from the
+      first tower's batch, once per step.
 
   Returns:
     (train_op, mean total loss over the towers).
   """
-  lr = cifar10.learning_rate(
-      global_step, examples_per_update or batch_size * len(devices))
-  optimizer = tf.compat.v1.train.GradientDescentOptimizer(lr)
+  model = model or cifar10_models.get(cifar10_models.TUTORIAL)
+  recipe = recipe or model.recipe
+  optimizer = recipes.optimizer(recipe, recipes.learning_rate(
+      recipe, global_step, examples_per_update or batch_size * len(devices)))
   tower_grads, tower_losses = [], []
+  update_ops = []
   with tf.compat.v1.variable_scope(tf.compat.v1.get_variable_scope(),
                                    reuse=tf.compat.v1.AUTO_REUSE):
     for i, device in enumerate(devices):
+      tower_scope = '%s_%d' % (cifar10.TOWER_NAME, i)
       with tf.compat.v1.device(device_fn(device)), \
-           tf.compat.v1.name_scope('%s_%d' % (cifar10.TOWER_NAME, i)), \
+           tf.compat.v1.name_scope(tower_scope) as scope, \
            _summaries_dropped(i > 0):
         images, labels = next_batch()
         cifar10.image_summary('images', images)
-        total_loss = cifar10.loss(cifar10.inference(images, use_fp16),
-                                  labels)
+        total_loss = cifar10.loss(
+            model.logits(images, True, recipe, use_fp16), labels)
+        if i == 0:
+          update_ops = tf.compat.v1.get_collection(
+              tf.compat.v1.GraphKeys.UPDATE_OPS, scope)
         tower_losses.append(cifar10.loss_terms() + [total_loss])
         tower_grads.append(optimizer.compute_gradients(total_loss))
   with tf.device(VARIABLE_DEVICE):
@@ -167,7 +180,8 @@ def tower_model(next_batch, global_step, devices, batch_size,
     # that a cluster's optimizer builds beside its update.
     with tf.control_dependencies([loss_averages_op]):
       grads = average_gradients(tower_grads)
-    return apply_fn(optimizer, grads, global_step), losses[-1]
+    return apply_fn(optimizer, grads, global_step,
+                    recipe.moving_average_decay, update_ops), losses[-1]
 
 
 def main(unused_argv):
@@ -176,26 +190,27 @@ def main(unused_argv):
     return cifar10_cluster.run_ps(cluster)
   cifar10.prepare_data()
   devices, cpu_devices = tower_devices(FLAGS.num_gpus)
-  examples_per_step = FLAGS.batch_size * len(devices)
-  config = cifar10_train.session_config(cpu_devices)
-  if cluster is None:
-    build = functools.partial(tower_model, devices=devices,
-                              batch_size=FLAGS.batch_size,
-                              use_fp16=FLAGS.use_fp16)
-    return cifar10_train.run_training(build, examples_per_step, config)
   # Synchronous updates train on every worker's examples at once.
-  workers_per_update = cluster.num_workers if cluster.sync else 1
+  workers_per_update = cluster.num_workers if cluster and cluster.sync else 1
+  plan = cifar10_train.plan_from_flags(len(devices), workers_per_update)
+  examples_per_step = plan.batch_size * len(devices)
+  config = cifar10_train.session_config(cpu_devices)
   build = functools.partial(
-      tower_model, devices=cluster.tower_devices(devices),
-      batch_size=FLAGS.batch_size,
+      tower_model, batch_size=plan.batch_size, use_fp16=FLAGS.use_fp16,
+      model=plan.model, recipe=plan.recipe)
+  if cluster is None:
+    return cifar10_train.run_training(
+        functools.partial(build, devices=devices), plan, examples_per_step,
+        config)
+  build = functools.partial(
+      build, devices=cluster.tower_devices(devices),
       examples_per_update=examples_per_step * workers_per_update,
-      device_fn=cluster.tower_device_fn, apply_fn=cluster.apply_gradients,
-      use_fp16=FLAGS.use_fp16)
+      device_fn=cluster.tower_device_fn, apply_fn=cluster.apply_gradients)
   server = cluster.start_server(
       cifar10_devices.session_config_from_flags(cpu_devices))
   return cifar10_train.run_training(
-      build, examples_per_step, cluster.session_config(config), cluster,
-      server.target)
+      build, plan, examples_per_step, cluster.session_config(config),
+      cluster, server.target)
 
 
 if __name__ == '__main__':

@@ -6,8 +6,11 @@ Usage:
 
 Each PNG, JPEG, GIF (first frame) or BMP file, of any size, grayscale, RGB
 or RGBA, is brought to 32x32 RGB and then shown to the network as evaluation
-shows it (central 24x24 crop, per-image standardization). The newest
-checkpoint's moving-average weights classify it; each file gets a line
+shows it (the tutorial's model: central 24x24 crop, per-image
+standardization; the zoo's: the whole image, normalized per channel). The
+newest checkpoint classifies it, with the weights eval reads (the
+tutorial's: their moving averages), the model being the one the folder
+records (cifar10_models); each file gets a line
 
   cat.jpg: cat 0.912, dog 0.051, deer 0.013
 
@@ -35,6 +38,7 @@ import cifar10
 import cifar10_checkpoint
 import cifar10_cli
 import cifar10_input
+import cifar10_models
 from cifar10_cli import UserError
 
 FLAGS = flags.FLAGS
@@ -96,35 +100,40 @@ def check_size(path, data):
                     (path, size[0], size[1], MAX_IMAGE_PIXELS // 10 ** 6))
 
 
-def decode_image(data):
+def decode_image(data, view=cifar10_input.TUTORIAL_VIEW):
   """One encoded image file to the evaluation view, float32 [24, 24, 3].
 
   Any size and channel count becomes 32x32 RGB (alpha dropped, gray
-  copied), like a CIFAR-10 picture, before the crop that eval applies.
+  copied), like a CIFAR-10 picture, before the crop that eval applies;
+  32x32 for the zoo's view, which eval shows whole.
   """
   image = tf.io.decode_image(data, channels=3, expand_animations=False)
   image = tf.image.resize(image, [cifar10_input.ORIGINAL_IMAGE_SIZE] * 2,
                           antialias=True)
-  return cifar10_input.eval_image(image)
+  return cifar10_input.eval_view(image, view)
 
 
-def build_classifier(use_fp16=False):
+def build_classifier(model=None, recipe=None, use_fp16=False):
   """Builds encoded images -> class probabilities in the default graph.
 
   Args:
+    model, recipe: the cifar10_models.Model (inference mode) and its
+      Recipe; by default the tutorial's.
     use_fp16: whether the model was trained with --use_fp16.
 
   Returns:
     (encoded, outputs): a string placeholder [batch], and a dict of the
     signature's outputs.
   """
+  model = model or cifar10_models.get(cifar10_models.TUTORIAL)
+  recipe = recipe or model.recipe
   encoded = tf.compat.v1.placeholder(tf.string, [None], name='encoded_images')
-  images = tf.map_fn(decode_image, encoded,
+  size = cifar10_input.view_size(recipe.view)
+  images = tf.map_fn(lambda data: decode_image(data, recipe.view), encoded,
                      fn_output_signature=tf.TensorSpec(
-                         [cifar10_input.IMAGE_SIZE, cifar10_input.IMAGE_SIZE,
-                          cifar10_input.IMAGE_DEPTH], tf.float32))
-  probabilities = tf.nn.softmax(cifar10.inference(images, use_fp16),
-                                name='probabilities')
+                         [size, size, cifar10_input.IMAGE_DEPTH], tf.float32))
+  probabilities = tf.nn.softmax(
+      model.logits(images, False, recipe, use_fp16), name='probabilities')
   names = tf.constant(cifar10_input.CLASS_NAMES)
   batch = tf.shape(probabilities)[0]
   outputs = {
@@ -135,9 +144,9 @@ def build_classifier(use_fp16=False):
   return encoded, outputs
 
 
-def _restore_newest(sess):
+def _restore_newest(sess, recipe):
   checkpoint = cifar10_checkpoint.require_latest(FLAGS.checkpoint_dir)
-  var_map = cifar10.variables_to_restore()
+  var_map = cifar10.variables_to_restore(recipe.moving_average_decay)
   cifar10_checkpoint.restore(sess, tf.compat.v1.train.Saver(var_map),
                              var_map, checkpoint)
   return checkpoint
@@ -197,11 +206,13 @@ def main(argv):
   paths = argv[1:]
   if not paths and not FLAGS.export_dir:
     raise UserError('give image files to classify, or --export_dir=DIR')
+  model, recipe = cifar10_models.for_checkpoints(
+      FLAGS.checkpoint_dir, cifar10_models.requested()[0], FLAGS.use_fp16)
   with tf.Graph().as_default():
-    encoded, outputs = build_classifier(FLAGS.use_fp16)
+    encoded, outputs = build_classifier(model, recipe, FLAGS.use_fp16)
     with tf.compat.v1.Session(
         config=cifar10_devices.session_config_from_flags()) as sess:
-      checkpoint = _restore_newest(sess)
+      checkpoint = _restore_newest(sess, recipe)
       print('Classifying with %s.' % checkpoint, flush=True)
       failed = classify(sess, encoded, outputs, paths)
       if FLAGS.export_dir:

@@ -19,6 +19,7 @@ loop with a multi-tower model.
 import collections
 import contextlib
 import datetime
+import functools
 import math
 import os
 import signal
@@ -34,7 +35,9 @@ import cifar10_checkpoint
 import cifar10_cli
 import cifar10_cluster  # pylint: disable=unused-import (flags it reads)
 import cifar10_input
+import cifar10_models
 from cifar10_cli import UserError
+from cifar10_models import recipe as recipes
 
 FLAGS = flags.FLAGS
 
@@ -106,21 +109,54 @@ def use_bf16(config):
       rewriter_config_pb2.RewriterConfig.ON)
 
 
-def single_device_model(next_batch, global_step):
-  """Builds the single-device training graph.
+class Plan(collections.namedtuple('Plan',
+                                  'model recipe batch_size max_steps')):
+  """What a run trains: the model, its recipe, the batch and the length.
+
+  batch_size is per tower; max_steps counts global steps.
+  """
+
+
+def plan_from_flags(towers=1, workers_per_update=1):
+  """The Plan the flags and --train_dir ask for.
+
+  --batch_size and --max_steps given explicitly win; otherwise the
+  recipe's batch size, and its epochs in global steps of towers x
+  workers_per_update batches (the tutorial's recipe has none: the
+  --max_steps default).
+  """
+  name, overrides = cifar10_models.requested()
+  model, recipe = cifar10_models.for_training(FLAGS.train_dir, name, overrides,
+                                              FLAGS.use_fp16)
+  batch_size = (FLAGS.batch_size if FLAGS['batch_size'].present
+                else recipe.batch_size)
+  max_steps = FLAGS.max_steps
+  if not FLAGS['max_steps'].present and recipe.epochs is not None:
+    max_steps = recipe.steps(batch_size * towers * workers_per_update)
+  return Plan(model, recipe, batch_size, max_steps)
+
+
+def single_device_model(next_batch, global_step, plan):
+  """Builds the single-device training graph of `plan`'s model.
 
   Args:
     next_batch: function returning the next (images, labels) batch.
     global_step: the global step variable.
+    plan: a Plan.
 
   Returns:
     (train_op, total_loss).
   """
   images, labels = next_batch()
   cifar10.image_summary('images', images)
-  logits = cifar10.inference(images, FLAGS.use_fp16)
+  logits = plan.model.logits(images, True, plan.recipe, FLAGS.use_fp16)
   total_loss = cifar10.loss(logits, labels)
-  return cifar10.train(total_loss, global_step, FLAGS.batch_size), total_loss
+  optimizer = recipes.optimizer(plan.recipe, recipes.learning_rate(
+      plan.recipe, global_step, plan.batch_size))
+  train_op = cifar10.train_step(
+      total_loss, global_step, optimizer, plan.recipe.moving_average_decay,
+      tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS))
+  return train_op, total_loss
 
 
 class _StopRequest(object):
@@ -211,14 +247,16 @@ def _watch_workers(cluster, sess):
   return cluster.watch_workers(sess, FLAGS.worker_warning_secs)
 
 
-def run_training(build_train_op, examples_per_step, config, cluster=None,
-                 target=''):
-  """Trains until --max_steps: the loop every training script shares.
+def run_training(build_train_op, plan, examples_per_step, config,
+                 cluster=None, target=''):
+  """Trains until plan.max_steps: the loop every training script shares.
 
   Args:
     build_train_op: function (next_batch, global_step) -> (train_op,
       total_loss) that builds the model; next_batch() returns a new
       (images, labels) batch from the shared input pipeline each call.
+    plan: the Plan; the chief records its model and recipe in
+      --train_dir once it has restored or initialized the variables.
     examples_per_step: examples one step of this process trains on, for
       examples/sec.
     config: tf.compat.v1.ConfigProto for the session.
@@ -234,13 +272,16 @@ def run_training(build_train_op, examples_per_step, config, cluster=None,
   is_chief = cluster is None or cluster.is_chief
   if is_chief:
     _prepare_train_dir(FLAGS.train_dir)
+  print('Training %s for %d steps of %d examples; %s.' %
+        (plan.model.name, plan.max_steps, examples_per_step,
+         plan.recipe.describe()), flush=True)
   seed = _seed()
   with tf.Graph().as_default() as graph, _device_scope(cluster):
     tf.compat.v1.set_random_seed(seed)
     # Workers of a cluster each get their own order and distortions.
     global_step, iterator, next_batch = input_and_global_step(
-        FLAGS.data_dir, FLAGS.batch_size,
-        seed + (cluster.task_index if cluster else 0))
+        FLAGS.data_dir, plan.batch_size,
+        seed + (cluster.task_index if cluster else 0), plan.recipe.view)
     train_op, total_loss = build_train_op(next_batch, global_step)
     with tf.control_dependencies([train_op]):
       step_after = global_step.read_value()
@@ -257,6 +298,8 @@ def run_training(build_train_op, examples_per_step, config, cluster=None,
         step = _retry_while_unavailable(
             lambda: _restore_or_initialize(sess, saver, var_map, init_op,
                                            global_step))
+        # Once the checkpoints are known to be this model's.
+        cifar10_models.write_record(FLAGS.train_dir, plan.model, plan.recipe)
       else:
         _retry_while_unavailable(lambda: cluster.wait_for_chief(sess))
         step = sess.run(global_step)
@@ -268,7 +311,7 @@ def run_training(build_train_op, examples_per_step, config, cluster=None,
         cluster.start(sess)
       with _StopRequest() as stop, _watch_workers(cluster, sess):
         step = _loop(sess, ops, writer, saver if is_chief else None, step,
-                     examples_per_step, stop)
+                     plan.max_steps, examples_per_step, stop)
       if writer:
         writer.close()
       if cluster and stop.signum is None:
@@ -283,7 +326,8 @@ def run_training(build_train_op, examples_per_step, config, cluster=None,
   return 0
 
 
-def input_and_global_step(data_dir, batch_size, seed):
+def input_and_global_step(data_dir, batch_size, seed,
+                          view=cifar10_input.TUTORIAL_VIEW):
   """The global step and the training input, both on the CPU.
 
   On a GPU machine the placer would be free to put them on a GPU: the
@@ -299,7 +343,7 @@ def input_and_global_step(data_dir, batch_size, seed):
   with tf.device(INPUT_DEVICE):
     global_step = tf.compat.v1.train.get_or_create_global_step()
     iterator = tf.compat.v1.data.make_initializable_iterator(
-        cifar10_input.train_dataset(data_dir, batch_size, seed))
+        cifar10_input.train_dataset(data_dir, batch_size, seed, view))
 
   def next_batch():
     with tf.device(INPUT_DEVICE):
@@ -355,18 +399,19 @@ def _summary_due(summary_op, step):
   return summary_op is not None and every and (step == 1 or step % every == 0)
 
 
-def _loop(sess, ops, writer, saver, step, examples_per_step, stop):
-  """Runs training steps from `step`; returns the step it stopped at.
+def _loop(sess, ops, writer, saver, step, max_steps, examples_per_step,
+          stop):
+  """Runs training steps from `step` to `max_steps`; returns the last step.
 
   Without a saver (a worker that is not the chief) it saves nothing.
   """
-  if step >= FLAGS.max_steps:
-    print('Already at step %d, --max_steps=%d: nothing to do.' %
-          (step, FLAGS.max_steps), flush=True)
+  if step >= max_steps:
+    print('Already at step %d, the last of this run (%d): nothing to do.' %
+          (step, max_steps), flush=True)
   schedule = _CheckpointSchedule(FLAGS.save_checkpoint_steps,
                                  FLAGS.save_checkpoint_secs, step)
   window_start, window_steps = time.time(), 0
-  while step < FLAGS.max_steps and stop.signum is None:
+  while step < max_steps and stop.signum is None:
     write_summary = _summary_due(ops.summary_op, step + 1)
     fetches = [ops.step_after, ops.total_loss] + (
         [ops.summary_op] if write_summary else [])
@@ -408,7 +453,9 @@ def main(unused_argv):
     raise UserError('cluster flags are for cifar10_multi_gpu_train.py; '
                     'cifar10_train.py trains on one device')
   cifar10.prepare_data()
-  return run_training(single_device_model, FLAGS.batch_size, session_config())
+  plan = plan_from_flags()
+  return run_training(functools.partial(single_device_model, plan=plan), plan,
+                      plan.batch_size, session_config())
 
 
 if __name__ == '__main__':

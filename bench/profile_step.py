@@ -33,6 +33,7 @@ import tensorflow as tf
 
 import cifar10
 import cifar10_input
+import cifar10_models
 import cifar10_train
 sys.path.insert(0, os.path.join(ROOT, 'tests'))
 from conftest import make_data_dir
@@ -135,8 +136,11 @@ def main():
       global_step = tf.compat.v1.train.get_or_create_global_step()
       iterator = tf.compat.v1.data.make_one_shot_iterator(
           cifar10_input.train_dataset(data_dir, args.batch_size, seed=0))
+      tutorial = cifar10_models.get(cifar10_models.TUTORIAL)
+      plan = cifar10_train.Plan(tutorial, tutorial.recipe, args.batch_size,
+                                args.steps)
       train_op, total_loss = cifar10_train.single_device_model(
-          iterator.get_next, global_step)
+          iterator.get_next, global_step, plan)
       summaries = tf.compat.v1.summary.merge_all()
       config = tf.compat.v1.ConfigProto(inter_op_parallelism_threads=1)
       with tf.compat.v1.Session(config=config) as sess:

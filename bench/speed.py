@@ -43,6 +43,7 @@ import tensorflow as tf
 
 import cifar10
 import cifar10_input
+import cifar10_models
 sys.path.insert(0, os.path.join(ROOT, 'tests'))
 from conftest import make_data_dir
 # pylint: enable=g-import-not-at-top,wrong-import-position
@@ -50,9 +51,6 @@ from conftest import make_data_dir
 LINE = re.compile(r'^(\d{4}-\d\d-\d\d [\d:.]+): step (\d+), loss = [\d.]+ '
                   r'\(([\d.]+) examples/sec; ([\d.]+) sec/batch\)$', re.M)
 EVAL_RATE = re.compile(r'step \d+; (\d+) images/sec\]')
-
-# The fully connected layers, whose MatMul ops count.
-LAYERS = ('local3/', 'local4/', 'softmax_linear/')
 
 # Square matrix sizes of the GEMM measurement, and products per timed run:
 # about 70 GFLOP a run, 1 s on an AVX2 CPU (a run of 2048 x 20 took 5 s
@@ -132,16 +130,7 @@ def training_flops_per_example():
   """Forward multiply-adds of one image x 2 FLOPs x 3 (forward + backward)."""
   with tf.Graph().as_default() as graph:
     cifar10.inference(tf.zeros([1, 24, 24, 3]))
-    macs = 0
-    for op in graph.get_operations():
-      if op.type == 'Conv2D':
-        out = op.outputs[0].shape.as_list()
-        kernel = op.inputs[1].shape.as_list()
-        macs += out[1] * out[2] * out[3] * kernel[0] * kernel[1] * kernel[2]
-      elif op.type == 'MatMul' and op.name.startswith(LAYERS):
-        # (LRN's band products are MatMul ops too, but not model layers.)
-        macs += (op.inputs[0].shape.as_list()[1] *
-                 op.outputs[0].shape.as_list()[1])
+    macs = cifar10_models.multiply_adds(graph)
   return macs, 2 * 3 * macs
 
 

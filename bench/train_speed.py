@@ -3,6 +3,7 @@
 Usage:
   python bench/train_speed.py --data_dir=/tmp/cifar10_data --steps=300 \
       --variants=single,towers2
+  (every zoo model is a variant too: --variants=resnet20,resnet20_bf16)
 
 Each variant runs the real training script as a user would (fresh
 --train_dir, real input pipeline, default flags unless the variant says
@@ -25,7 +26,10 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import cifar10_cluster  # pylint: disable=g-import-not-at-top,wrong-import-position
+# pylint: disable=g-import-not-at-top,wrong-import-position
+import cifar10_cluster
+import cifar10_models
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
 # name -> (script, extra flags[, environment variables]).
 VARIANTS = {
@@ -41,6 +45,21 @@ VARIANTS = {
     'cluster2_async': ('cifar10_multi_gpu_train.py',
                        ['--job_name=worker', '--nosync_replicas']),
 }
+
+
+
+def _zoo_variants():
+  """A variant per zoo model (its recipe, fp32) and one with --bf16."""
+  variants = {}
+  for name in cifar10_models.MODELS:
+    if name != cifar10_models.TUTORIAL:
+      variants[name] = ('cifar10_train.py', ['--model=' + name])
+      variants[name + '_bf16'] = ('cifar10_train.py',
+                                  ['--model=' + name, '--bf16'])
+  return variants
+
+
+VARIANTS.update(_zoo_variants())
 
 RATE = re.compile(r': step \d+, loss = [\d.]+ \(([\d.]+) examples/sec;')
 

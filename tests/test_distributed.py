@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -116,6 +117,25 @@ def test_synchronous_training_any_start_order_then_resume(
   cluster.finish(ps)
   assert re.search(r'Resuming from \S+model.ckpt-30 at step 30\.', out0)
   assert tf.train.latest_checkpoint(train_dir).endswith('model.ckpt-40')
+
+
+def test_synchronous_cluster_trains_a_batch_norm_model(data_dir, tmp_path,
+                                                        cluster_factory):
+  train_dir = str(tmp_path / 'train')
+  cluster = cluster_factory(data_dir, train_dir, '--max_steps=6',
+                            '--model=baseline')
+  ps = cluster.start('ps', 0)
+  w0, w1 = cluster.start('worker', 0), cluster.start('worker', 1)
+  out0 = cluster.finish(w0)
+  cluster.finish(w1)
+  cluster.finish(ps)
+  assert 'Training baseline for 6 steps' in out0
+  reader = tf.train.load_checkpoint(tf.train.latest_checkpoint(train_dir))
+  # The chief's updates moved the moving mean off its initial zeros.
+  assert np.abs(reader.get_tensor('conv1/bn/moving_mean')).max() > 0
+  result = _eval(data_dir, train_dir)
+  _assert_ok(result)
+  assert PRECISION_LINE.search(result.stdout)
 
 
 def _tf_config(cluster, job, index):

@@ -409,6 +409,9 @@ def test_checkpoint_of_another_model(data_dir, tmp_path):
      r'--seed=-1: -1 is not an integer in the range \[0, 2147483647\]'),
     ('cifar10_eval.py', '--gpu_memory_fraction=1.5',
      r'--gpu_memory_fraction must be above 0 and at most 1'),
+    ('cifar10_train.py', '--epochs=0', r'--epochs must be above 0'),
+    ('cifar10_predict.py', '--model=resnet99',
+     r'--model=resnet99: value should be one of <tutorial\|baseline'),
 ])
 def test_bad_flags(script, flag, pattern):
   _one_line_error(run_script(script, flag), pattern)

@@ -1,0 +1,241 @@
+"""The model zoo: every network the scripts train, by name (--model).
+
+The registry maps a name to a `Model`: its builder and its recipe
+(recipe.py). One module per family holds the builders; adding a network is
+a function there and a line in MODELS. Nothing in the training loop, eval
+or predict depends on which model it is.
+
+A training folder records its model and recipe (MODEL_FILE), so that eval,
+predict and a resumed run use them without being told, and refuse, in one
+line, a --model that is not the one the checkpoints hold.
+"""
+
+import collections
+import json
+import os
+import tempfile
+
+from absl import flags
+
+import cifar10
+import cifar10_checkpoint
+from cifar10_cli import UserError
+from cifar10_models import alexnet
+from cifar10_models import inception
+from cifar10_models import layers
+from cifar10_models import recipe as recipes
+from cifar10_models import resnet
+from cifar10_models import simple
+from cifar10_models import vgg
+
+FLAGS = flags.FLAGS
+
+# The tutorial's network, the default.
+TUTORIAL = 'tutorial'
+# Written into --train_dir: {"model": name, "recipe": {...}}.
+MODEL_FILE = 'model.json'
+
+
+class Model(collections.namedtuple('Model', 'name build recipe')):
+  """A network and its default recipe.
+
+  `build(images, net)` builds the network's layers with a layers.Net and
+  returns its logits; None for the tutorial's model (cifar10.inference).
+  """
+
+  @property
+  def is_tutorial(self):
+    return self.build is None
+
+  def logits(self, images, training, recipe, use_fp16=False):
+    """Builds the network on `images`; returns float32 logits.
+
+    Args:
+      images: float32 [batch, size, size, 3], the recipe's input view.
+      training: build the training behaviour (batch statistics, dropout).
+      recipe: its weight decay is added to the loss terms.
+      use_fp16: the tutorial's --use_fp16 (the tutorial's model only).
+    """
+    if self.is_tutorial:
+      return cifar10.inference(images, use_fp16)
+    net = layers.Net(training)
+    logits = self.build(images, net)
+    net.add_weight_decay(recipe.weight_decay)
+    return logits
+
+
+_zoo = recipes.zoo_recipe
+MODELS = collections.OrderedDict((model.name, model) for model in [
+    Model(TUTORIAL, None, recipes.TUTORIAL),
+    Model('baseline', simple.baseline, _zoo(0.05, epochs=10)),
+    Model('lenet5', simple.lenet5,
+          _zoo(0.01, epochs=10, weight_decay=0.0, optimizer='adam',
+               view=recipes.FLIP_VIEW)),
+    Model('alexnet', alexnet.alexnet, _zoo(0.05, epochs=10)),
+    Model('vgg16', vgg.vgg16, _zoo(0.1, epochs=10)),
+    Model('resnet18', resnet.resnet18, _zoo(0.1, epochs=10)),
+    Model('inception', inception.inception, _zoo(0.1, epochs=10)),
+    Model('resnet20', resnet.cifar_resnet(3), _zoo(0.1, epochs=30)),
+    Model('resnet32', resnet.cifar_resnet(5), _zoo(0.1, epochs=30)),
+    Model('resnet56', resnet.cifar_resnet(9), _zoo(0.1, epochs=30)),
+])
+
+flags.DEFINE_enum('model', TUTORIAL, list(MODELS),
+                  'Which network to train, evaluate or use: the tutorial\'s '
+                  'or one of the zoo (README.md lists them). Eval and '
+                  'predict read it from the checkpoint folder when unset.')
+flags.DEFINE_float('epochs', None, 'Train this many epochs (default: the '
+                   'model\'s recipe; the tutorial\'s model uses --max_steps).')
+flags.DEFINE_float('learning_rate', None, 'The peak learning rate of a zoo '
+                   'model\'s recipe.')
+for _name in ('epochs', 'learning_rate'):
+  flags.register_validator(_name, lambda value: value is None or value > 0,
+                           message='--%s must be above 0' % _name)
+flags.DEFINE_float('weight_decay', None, 'The L2 weight decay of a zoo '
+                   'model\'s recipe.', lower_bound=0.0)
+
+# The recipe fields these flags override.
+OVERRIDE_FLAGS = ('epochs', 'learning_rate', 'weight_decay')
+
+
+def get(name):
+  """The Model registered as `name`."""
+  return MODELS[name]
+
+
+def read_record(directory):
+  """(Model, Recipe) recorded in `directory`, or None if none is.
+
+  Raises:
+    UserError: the record is damaged or names an unknown model.
+  """
+  path = os.path.join(directory, MODEL_FILE)
+  try:
+    with open(path) as f:
+      record = json.load(f)
+    model = MODELS[record['model']]
+    return model, recipes.Recipe(**record['recipe'])
+  except FileNotFoundError:
+    return None
+  except (OSError, ValueError, KeyError, TypeError) as e:
+    raise UserError('%s is damaged or from another version (%s: %s): '
+                    'restore it, or train into a new folder' %
+                    (path, type(e).__name__, e))
+
+
+def write_record(directory, model, recipe):
+  """Records `model` and `recipe` in `directory`, atomically."""
+  handle, temporary = tempfile.mkstemp(prefix='.model-', dir=directory)
+  with os.fdopen(handle, 'w') as f:
+    json.dump({'model': model.name, 'recipe': recipe._asdict()}, f, indent=1)
+  os.replace(temporary, os.path.join(directory, MODEL_FILE))
+
+
+def _checkpoints_model(directory):
+  """(Model, Recipe) of the checkpoints in `directory`, or None if none.
+
+  Folders written before models were recorded hold the tutorial's model.
+  """
+  record = read_record(directory) if os.path.isdir(directory) else None
+  if record is None and cifar10_checkpoint.latest(directory):
+    return MODELS[TUTORIAL], recipes.TUTORIAL
+  return record
+
+
+def requested():
+  """What the flags ask for: (--model if given, else None; the recipe
+  fields that flags given explicitly set)."""
+  name = FLAGS.model if FLAGS['model'].present else None
+  return name, {field: FLAGS[field].value for field in OVERRIDE_FLAGS
+                if FLAGS[field].present}
+
+
+def _check_matches(model, name, directory, what):
+  if name is not None and name != model.name:
+    raise UserError('%s holds a %s model, not --model=%s: %s, or leave '
+                    '--model out to use %s' %
+                    (directory, model.name, name, what, model.name))
+
+
+def _check_fp16(model, use_fp16):
+  if use_fp16 and not model.is_tutorial:
+    raise UserError('--use_fp16 is for the tutorial\'s model; %s runs in '
+                    'float32 (train it with --bf16 on a CPU that has '
+                    'bfloat16)' % model.name)
+
+
+def for_training(train_dir, name=None, overrides=None, use_fp16=False):
+  """(Model, Recipe) to train into `train_dir`.
+
+  A folder that holds a model resumes it with its recorded recipe; else
+  the model `name` (default: the tutorial's) with its own. `overrides`
+  then change the recipe's numbers.
+
+  Args:
+    train_dir: the training folder (it may not exist yet).
+    name: the model asked for (--model), or None.
+    overrides: {recipe field: value}, from flags given explicitly.
+    use_fp16: --use_fp16, which only the tutorial's model has.
+
+  Raises:
+    UserError: `name` differs from the folder's model, an override was
+      given for the tutorial's model, or use_fp16 for a zoo model.
+  """
+  found = _checkpoints_model(train_dir)
+  if found:
+    _check_matches(found[0], name, train_dir,
+                   'pass a new --train_dir to train another model')
+    model, recipe = found
+  else:
+    model = MODELS[name or TUTORIAL]
+    recipe = model.recipe
+  overrides = overrides or {}
+  if overrides and model.is_tutorial:
+    raise UserError('--%s applies to the zoo\'s recipes; the tutorial\'s '
+                    'model keeps the tutorial\'s (--max_steps sets its '
+                    'length)' % sorted(overrides)[0])
+  _check_fp16(model, use_fp16)
+  return model, recipe._replace(**overrides)
+
+
+def for_checkpoints(checkpoint_dir, name=None, use_fp16=False):
+  """(Model, Recipe) that the checkpoints in `checkpoint_dir` need.
+
+  The folder's record; without one (a folder without checkpoints yet,
+  for eval's watch mode), the model `name`, default the tutorial's.
+  Raises UserError as for_training does.
+  """
+  found = _checkpoints_model(checkpoint_dir)
+  if found:
+    _check_matches(found[0], name, checkpoint_dir,
+                   'pass the --checkpoint_dir of a %s model' % name)
+    model, recipe = found
+  else:
+    model = MODELS[name or TUTORIAL]
+    recipe = model.recipe
+  _check_fp16(model, use_fp16)
+  return model, recipe
+
+
+def parameter_count(variables):
+  """The number of values in `variables`: Keras' model.summary() total."""
+  return sum(v.shape.num_elements() for v in variables)
+
+
+def multiply_adds(graph):
+  """Multiply-adds of the convolutions and dense layers in `graph`.
+
+  Counts Conv2D ops and the MatMul ops whose second input is not a
+  constant (the tutorial's LRN layers are band-matrix products); per
+  example when the graph was built for a batch of 1.
+  """
+  total = 0
+  for op in graph.get_operations():
+    if op.type == 'Conv2D':
+      out = op.outputs[0].shape.as_list()
+      kernel = op.inputs[1].shape.as_list()
+      total += out[1] * out[2] * out[3] * kernel[0] * kernel[1] * kernel[2]
+    elif op.type == 'MatMul' and op.inputs[1].op.type != 'Const':
+      total += (op.inputs[0].shape.as_list()[1] *
+                op.outputs[0].shape.as_list()[1])
+  return total

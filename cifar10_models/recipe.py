@@ -1,0 +1,151 @@
+"""How a model is trained: its input, optimizer, schedule and their numbers.
+
+Each model of the zoo brings a recipe that trains it well, used by default
+when the model is selected; flags can change its numbers. The tutorial's
+model keeps the tutorial's recipe, which cifar10.py's constants define.
+
+The zoo's recipes follow what the field converged on for CIFAR-10:
+
+  * input: the whole 32x32 image, normalized per channel with the training
+    set's mean and standard deviation; training crops it at random from
+    the image padded by 4 pixels and flips it at random (He et al. 2016).
+  * SGD with Nesterov momentum 0.9 and L2 weight decay: on CIFAR-10 it
+    reaches higher precision than Adam for these networks (Wilson et al.
+    2017), at the same cost. LeNet-5's sigmoids are the exception: plain
+    SGD barely moves them in 10 epochs, so its recipe uses Adam, and
+    flips only: random crops leave so small a network underfitting
+    (README.md has the runs).
+  * a one-cycle learning rate (Smith 2018): a linear warm-up from a tenth
+    of the peak, then a linear decay to zero at the last epoch. It needs
+    the run's length, which is the recipe's epochs, so it gets the most
+    out of a short run; that short runs matter is the point of the zoo.
+  * no moving average of the weights for eval: with batch norm, the moving
+    statistics belong to the weights that produced them, and the averaged
+    weights of a fast-changing run would not match them.
+"""
+
+import collections
+import math
+
+import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
+import tensorflow as tf
+
+import cifar10
+import cifar10_input
+
+# Views of the input (cifar10_input.VIEWS).
+TUTORIAL_VIEW = cifar10_input.TUTORIAL_VIEW
+PADDED_CROP_VIEW = cifar10_input.PADDED_CROP_VIEW
+FLIP_VIEW = cifar10_input.FLIP_VIEW
+
+MOMENTUM = 0.9
+# A one-cycle schedule starts its warm-up at this share of the peak rate,
+# and the zoo's warm-up takes this share of the run.
+WARMUP_START = 0.1
+WARMUP_FRACTION = 0.15
+
+
+class Recipe(collections.namedtuple('Recipe', [
+    'view', 'optimizer', 'schedule', 'learning_rate', 'warmup_fraction',
+    'epochs', 'weight_decay', 'batch_size', 'moving_average_decay'])):
+  """A training recipe.
+
+  Attributes:
+    view: the input view (cifar10_input.VIEWS): TUTORIAL_VIEW (24x24
+      crops and the tutorial's distortions), PADDED_CROP_VIEW or FLIP_VIEW
+      (32x32).
+    optimizer: 'sgd', 'nesterov' (momentum MOMENTUM) or 'adam'.
+    schedule: 'tutorial' (cifar10.learning_rate) or 'one_cycle'.
+    learning_rate: the initial (tutorial) or peak (one-cycle) rate.
+    warmup_fraction: the one-cycle warm-up's share of the run's epochs.
+    epochs: the run's default length; None: the tutorial's --max_steps.
+    weight_decay: L2 factor of the weights; the tutorial's model has its
+      own (cifar10.WEIGHT_DECAY on local3 and local4).
+    batch_size: examples per step (per tower).
+    moving_average_decay: decay of the weights' moving average that eval
+      reads; None: eval reads the weights themselves.
+  """
+
+  def steps(self, examples_per_step):
+    """Global steps that make `epochs` epochs, or None if it has none."""
+    if self.epochs is None:
+      return None
+    return int(math.ceil(self.epochs *
+                         cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN /
+                         examples_per_step))
+
+  def warmup_epochs(self):
+    return self.warmup_fraction * (self.epochs or 0)
+
+  @property
+  def is_tutorial(self):
+    return self.schedule == 'tutorial'
+
+  def describe(self):
+    """What this recipe does, for the start of a run."""
+    if self.is_tutorial:
+      schedule = ('%g, x%g every %g epochs' %
+                  (self.learning_rate, cifar10.LEARNING_RATE_DECAY_FACTOR,
+                   cifar10.NUM_EPOCHS_PER_DECAY))
+      decay = 'the tutorial\'s (%g on local3, local4)' % cifar10.WEIGHT_DECAY
+    else:
+      schedule = ('one-cycle: %g -> %g in %g epochs, then linearly to 0 at '
+                  'epoch %g' % (self.learning_rate * WARMUP_START,
+                                self.learning_rate, self.warmup_epochs(),
+                                self.epochs))
+      decay = '%g' % self.weight_decay
+    optimizer = {'sgd': 'SGD', 'adam': 'Adam',
+                 'nesterov': 'SGD + Nesterov momentum %g' % MOMENTUM}
+    averages = ('eval reads the weights\' moving average (decay %g)' %
+                self.moving_average_decay if self.moving_average_decay
+                else 'eval reads the weights themselves')
+    return 'input %s; %s; learning rate %s; weight decay %s; %s' % (
+        cifar10_input.VIEWS[self.view], optimizer[self.optimizer], schedule,
+        decay, averages)
+
+
+# The tutorial's recipe, from cifar10.py's constants.
+TUTORIAL = Recipe(
+    view=TUTORIAL_VIEW, optimizer='sgd', schedule='tutorial',
+    learning_rate=cifar10.INITIAL_LEARNING_RATE, warmup_fraction=0.0,
+    epochs=None, weight_decay=cifar10.WEIGHT_DECAY, batch_size=128,
+    moving_average_decay=cifar10.MOVING_AVERAGE_DECAY)
+
+
+def zoo_recipe(learning_rate, epochs, weight_decay=5e-4, optimizer='nesterov',
+               view=PADDED_CROP_VIEW):
+  """A recipe of the zoo's kind: 32x32 input, one-cycle schedule, batch 128.
+
+  The warm-up takes WARMUP_FRACTION of the run, however long it is made.
+  """
+  return Recipe(
+      view=view, optimizer=optimizer, schedule='one_cycle',
+      learning_rate=learning_rate, warmup_fraction=WARMUP_FRACTION,
+      epochs=epochs, weight_decay=weight_decay, batch_size=128,
+      moving_average_decay=None)
+
+
+def learning_rate(recipe, global_step, examples_per_step):
+  """The recipe's learning rate at `global_step`, with its summary."""
+  if recipe.schedule == 'tutorial':
+    return cifar10.learning_rate(global_step, examples_per_step)
+  epoch = (tf.cast(global_step, tf.float32) * examples_per_step /
+           cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN)
+  peak = recipe.learning_rate
+  warmup = max(recipe.warmup_epochs(), 1e-6)
+  rising = peak * (WARMUP_START + (1 - WARMUP_START) * epoch / warmup)
+  falling = peak * tf.maximum(
+      0.0, (recipe.epochs - epoch) / max(recipe.epochs - warmup, 1e-6))
+  lr = tf.where(epoch < warmup, rising, falling, name='learning_rate')
+  cifar10.scalar_summary('learning_rate', lr)
+  return lr
+
+
+def optimizer(recipe, lr):
+  """The recipe's optimizer with learning rate `lr`."""
+  if recipe.optimizer == 'sgd':
+    return tf.compat.v1.train.GradientDescentOptimizer(lr)
+  if recipe.optimizer == 'nesterov':
+    return tf.compat.v1.train.MomentumOptimizer(lr, MOMENTUM,
+                                                use_nesterov=True)
+  return tf.compat.v1.train.AdamOptimizer(lr)

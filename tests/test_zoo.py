@@ -1,0 +1,324 @@
+"""The model zoo (--model): every network, batch norm, recorded models."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+import cifar10
+import cifar10_input
+import cifar10_models
+import cifar10_multi_gpu_train
+import cifar10_predict
+from cifar10_models import layers
+from cifar10_models import recipe as recipes
+from conftest import run_script
+from test_scripts import PRECISION_LINE, _assert_ok, _eval, _one_line_error
+from test_scripts import _train
+
+# Keras' model.summary() totals of the reference networks (batch norm's
+# moving statistics included); ours for the networks without a reference.
+EXPECTED_PARAMETERS = {
+    'tutorial': 1068298, 'baseline': 198506, 'lenet5': 62006,
+    'alexnet': 9639178, 'vgg16': 15262026, 'resnet18': 11183562,
+    'inception': 120826, 'resnet20': 271098, 'resnet32': 466426,
+    'resnet56': 857082,
+}
+BATCH = 4
+UPDATE_OPS = tf.compat.v1.GraphKeys.UPDATE_OPS
+
+
+def _images(model, n=BATCH, seed=0):
+  size = cifar10_input.view_size(model.recipe.view)
+  return np.random.RandomState(seed).normal(
+      size=(n, size, size, 3)).astype(np.float32)
+
+
+def _training_graph(model, images, labels):
+  """Builds one training step of `model` on constant images.
+
+  Returns:
+    (train_op, total_loss, parameter count of the network alone).
+  """
+  recipe = model.recipe
+  global_step = tf.compat.v1.train.get_or_create_global_step()
+  logits = model.logits(tf.constant(images), True, recipe)
+  parameters = cifar10_models.parameter_count(
+      [v for v in tf.compat.v1.global_variables() if v is not global_step])
+  total_loss = cifar10.loss(logits, tf.constant(labels))
+  optimizer = recipes.optimizer(recipe, recipes.learning_rate(
+      recipe, global_step, len(images)))
+  train_op = cifar10.train_step(total_loss, global_step, optimizer,
+                                recipe.moving_average_decay,
+                                tf.compat.v1.get_collection(UPDATE_OPS))
+  return train_op, total_loss, parameters
+
+
+def test_the_registry_holds_the_documented_models():
+  assert list(cifar10_models.MODELS)[0] == cifar10_models.TUTORIAL
+  assert set(cifar10_models.MODELS) == set(EXPECTED_PARAMETERS)
+
+
+@pytest.mark.parametrize('name', sorted(EXPECTED_PARAMETERS))
+def test_each_model_has_its_parameter_count_trains_and_evaluates(name):
+  model = cifar10_models.get(name)
+  images, labels = _images(model), np.array([1, 2, 3, 4], np.int32)
+  with tf.Graph().as_default():
+    tf.compat.v1.set_random_seed(0)
+    train_op, total_loss, parameters = _training_graph(model, images, labels)
+    assert parameters == EXPECTED_PARAMETERS[name]
+    with tf.compat.v1.variable_scope('', reuse=True):
+      eval_logits = model.logits(tf.constant(images), False, model.recipe)
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      first = sess.run(total_loss)
+      for _ in range(3):
+        sess.run(train_op)
+      assert sess.run(tf.compat.v1.train.get_global_step()) == 3
+      assert np.isfinite(first) and np.isfinite(sess.run(total_loss))
+      logits = sess.run(eval_logits)
+  assert logits.shape == (BATCH, 10) and np.all(np.isfinite(logits))
+
+
+def test_batch_norm_statistics_move_in_training_only():
+  model = cifar10_models.get('baseline')
+  images, labels = _images(model, 8), np.arange(8, dtype=np.int32)
+  with tf.Graph().as_default() as graph:
+    train_op, _, _ = _training_graph(model, images, labels)
+    with tf.compat.v1.variable_scope('', reuse=True):
+      eval_logits = model.logits(tf.constant(images), False, model.recipe)
+    mean, variance = [v for v in tf.compat.v1.global_variables()
+                      if v.op.name.startswith('conv1/bn/moving_')]
+    bn_input = graph.get_tensor_by_name('conv1/BiasAdd:0')
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      before = sess.run([mean, variance])
+      sess.run(eval_logits)
+      np.testing.assert_array_equal(sess.run([mean, variance]), before)
+      _, batch = sess.run([train_op, bn_input])
+      after = sess.run([mean, variance])
+  # Each moves 1 - BN_DECAY of the way to the batch's (variance: unbiased).
+  keep = layers.BN_DECAY
+  np.testing.assert_allclose(
+      after[0], keep * before[0] + (1 - keep) * batch.mean(axis=(0, 1, 2)),
+      rtol=1e-4, atol=1e-5)
+  n = batch.size / batch.shape[-1]
+  np.testing.assert_allclose(
+      after[1], keep * before[1] +
+      (1 - keep) * batch.var(axis=(0, 1, 2)) * n / (n - 1),
+      rtol=1e-3, atol=1e-5)
+
+
+def test_towers_update_batch_norm_statistics_once_per_step():
+  model = cifar10_models.get('resnet20')
+  images = _images(model, 2 * BATCH)
+  batches = iter([(images[:BATCH], np.zeros(BATCH, np.int32)),
+                  (images[BATCH:], np.ones(BATCH, np.int32))])
+  with tf.Graph().as_default() as graph:
+    global_step = tf.compat.v1.train.get_or_create_global_step()
+    cifar10_multi_gpu_train.tower_model(
+        lambda: [tf.constant(t) for t in next(batches)], global_step,
+        ['/cpu:0', '/cpu:1'], BATCH, model=model, recipe=model.recipe)
+    moving = [v for v in tf.compat.v1.global_variables()
+              if '/moving_' in v.op.name]
+    assert len(moving) == 2 * 19  # conv1 and 2 per block, 9 blocks.
+    updates = [op for op in graph.get_operations()
+               if op.type == 'AssignSubVariableOp' and '/moving_' in
+               op.inputs[0].op.name]
+  # Each tower builds its updates; only the first tower's run.
+  assert len(updates) == 2 * len(moving)
+  assert all(op.name.startswith(('tower_0/', 'tower_1/')) for op in updates)
+
+
+def _recipe_flags(steps, batch):
+  """Flags that make a zoo recipe's whole one-cycle schedule `steps` long."""
+  return ['--batch_size=%d' % batch, '--epochs=%g' % (
+      steps * batch / float(cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN))]
+
+
+@pytest.mark.slow
+def test_a_batch_norm_model_learns_the_colours(data_dir, tmp_path):
+  train_dir = str(tmp_path / 'train')
+  result = run_script('cifar10_train.py', '--data_dir=' + data_dir,
+                      '--train_dir=' + train_dir, '--nodownload',
+                      '--model=baseline', '--seed=1', '--log_frequency=50',
+                      *_recipe_flags(150, 32))
+  _assert_ok(result)
+  assert 'Training baseline for 150 steps of 32 examples' in result.stdout
+  precision = float(PRECISION_LINE.search(_eval(data_dir, train_dir).stdout)
+                    .group(1))
+  assert precision >= 0.9
+
+
+def _probabilities(model, recipe, files, restore=None, sess=None):
+  """Predict's probabilities for encoded `files`: from a checkpoint
+  (restore=prefix, new graph) or with the variables of `sess`'s graph."""
+  if sess is not None:
+    with tf.compat.v1.variable_scope('', reuse=True):
+      encoded, outputs = cifar10_predict.build_classifier(model, recipe)
+    return sess.run(outputs['probabilities'], {encoded: files})
+  with tf.Graph().as_default():
+    encoded, outputs = cifar10_predict.build_classifier(model, recipe)
+    var_map = cifar10.variables_to_restore(recipe.moving_average_decay)
+    with tf.compat.v1.Session() as sess:
+      tf.compat.v1.train.Saver(var_map).restore(sess, restore)
+      return sess.run(outputs['probabilities'], {encoded: files})
+
+
+def _png_files(n, seed=2):
+  rng = np.random.RandomState(seed)
+  return [tf.io.encode_png(rng.randint(0, 256, (32, 32, 3)).astype(
+      np.uint8)).numpy() for _ in range(n)]
+
+
+def test_a_checkpoint_predicts_what_the_training_graph_does(tmp_path):
+  """Batch norm's statistics and the weights go through the checkpoint."""
+  model = cifar10_models.get('resnet20')
+  files = _png_files(6)
+  images, labels = _images(model, 8), np.arange(8, dtype=np.int32)
+  with tf.Graph().as_default():
+    tf.compat.v1.set_random_seed(0)
+    train_op, _, _ = _training_graph(model, images, labels)
+    saver = tf.compat.v1.train.Saver(
+        {v.op.name: v for v in tf.compat.v1.global_variables()})
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      for _ in range(5):
+        sess.run(train_op)
+      expected = _probabilities(model, model.recipe, files, sess=sess)
+      prefix = saver.save(sess, str(tmp_path / 'model.ckpt'))
+  got = _probabilities(model, model.recipe, files, restore=prefix)
+  np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+  # Trained statistics, not the initial ones: they change the answer.
+  assert not np.allclose(expected, expected[:1])
+
+
+@pytest.mark.slow
+def test_zoo_checkpoint_evaluates_predicts_and_exports(data_dir, tmp_path):
+  train_dir = str(tmp_path / 'train')
+  _assert_ok(_train(data_dir, train_dir, '--model=inception',
+                    '--max_steps=3'))
+  with open(os.path.join(train_dir, cifar10_models.MODEL_FILE)) as f:
+    assert json.load(f)['model'] == 'inception'
+  # Eval and predict find the model in the folder.
+  assert PRECISION_LINE.search(_eval(data_dir, train_dir).stdout)
+  picture = tmp_path / 'picture.png'
+  files = _png_files(3)
+  picture.write_bytes(files[0])
+  export_dir = str(tmp_path / 'export')
+  result = run_script('cifar10_predict.py', '--checkpoint_dir=' + train_dir,
+                      '--export_dir=' + export_dir, str(picture))
+  _assert_ok(result)
+  assert str(picture) + ': ' in result.stdout
+  model = cifar10_models.get('inception')
+  expected = _probabilities(model, model.recipe, files,
+                            restore=tf.train.latest_checkpoint(train_dir))
+  serve = tf.saved_model.load(export_dir).signatures['serving_default']
+  np.testing.assert_allclose(
+      serve(images=tf.constant(files))['probabilities'].numpy(), expected,
+      rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_two_towers_train_a_batch_norm_model_and_eval_reads_it(data_dir,
+                                                               tmp_path):
+  train_dir = str(tmp_path / 'train')
+  result = run_script('cifar10_multi_gpu_train.py', '--num_gpus=2',
+                      '--model=baseline', '--data_dir=' + data_dir,
+                      '--train_dir=' + train_dir, '--nodownload',
+                      '--batch_size=8', '--max_steps=4')
+  _assert_ok(result)
+  assert 'Training baseline for 4 steps of 16 examples' in result.stdout
+  assert PRECISION_LINE.search(_eval(data_dir, train_dir).stdout)
+
+
+@pytest.mark.slow
+def test_another_model_on_a_folder_is_one_line_and_changes_nothing(
+    data_dir, tmp_path):
+  train_dir = str(tmp_path / 'train')
+  _assert_ok(_train(data_dir, train_dir, '--model=baseline', '--max_steps=1'))
+  before = {name: os.path.getmtime(os.path.join(train_dir, name))
+            for name in os.listdir(train_dir)}
+  _one_line_error(_train(data_dir, train_dir, '--model=lenet5',
+                         '--max_steps=2'),
+                  r'\S+ holds a baseline model, not --model=lenet5: pass a '
+                  r'new --train_dir')
+  _one_line_error(_eval(data_dir, train_dir, '--model=vgg16'),
+                  r'\S+ holds a baseline model, not --model=vgg16')
+  _one_line_error(run_script('cifar10_predict.py', '--model=tutorial',
+                             '--checkpoint_dir=' + train_dir, 'x.png'),
+                  r'\S+ holds a baseline model, not --model=tutorial')
+  after = {name: os.path.getmtime(os.path.join(train_dir, name))
+           for name in os.listdir(train_dir)}
+  assert after == before
+  # Without --model, training resumes the folder's model.
+  result = _train(data_dir, train_dir, '--max_steps=2')
+  _assert_ok(result)
+  assert 'Training baseline' in result.stdout
+  assert 'Resuming from' in result.stdout
+
+
+@pytest.mark.slow
+def test_tutorial_checkpoints_without_a_record_refuse_a_zoo_model(
+    data_dir, tmp_path):
+  train_dir = str(tmp_path / 'train')
+  _assert_ok(_train(data_dir, train_dir, '--max_steps=1'))
+  os.remove(os.path.join(train_dir, cifar10_models.MODEL_FILE))
+  _one_line_error(_train(data_dir, train_dir, '--model=resnet20',
+                         '--max_steps=2'),
+                  r'\S+ holds a tutorial model, not --model=resnet20')
+  _one_line_error(_train(data_dir, str(tmp_path / 'new'), '--epochs=3',
+                         '--max_steps=2'),
+                  r'--epochs applies to the zoo\'s recipes')
+
+
+def _numpy_padded_crop(images, offsets, flips):
+  """The padded-crop view, one image at a time, in numpy."""
+  pad = cifar10_input.PAD
+  out = []
+  for image, (row, column), flip in zip(images, offsets, flips):
+    padded = np.pad(image.astype(np.float64),
+                    [[pad, pad], [pad, pad], [0, 0]])
+    crop = padded[row:row + 32, column:column + 32]
+    out.append(crop[:, ::-1] if flip else crop)
+  return ((np.stack(out) - cifar10_input.CHANNEL_MEAN) /
+          cifar10_input.CHANNEL_STD)
+
+
+@pytest.mark.parametrize('shift', [cifar10_input.PAD, 0])
+def test_zoo_training_views_crop_the_padded_image_and_flip(shift):
+  images = np.random.RandomState(3).randint(0, 256, (64, 32, 32, 3)).astype(
+      np.uint8)
+  offsets, flips = cifar10_input.padded_crop_params(
+      tf.constant([7, 1], tf.int64), 64, shift)
+  got = cifar10_input.padded_crop_images(tf.constant(images), offsets, flips)
+  offsets, flips = offsets.numpy(), flips.numpy()
+  np.testing.assert_allclose(got.numpy(),
+                             _numpy_padded_crop(images, offsets, flips),
+                             rtol=1e-5, atol=1e-5)
+  # Every shift happens, and only those; flips about half the time.
+  pad = cifar10_input.PAD
+  assert set(offsets.ravel()) == set(range(pad - shift, pad + shift + 1))
+  assert 16 < flips.sum() < 48
+  # Eval's view is the normalization alone, the same for every image.
+  np.testing.assert_allclose(
+      cifar10_input.eval_view(tf.constant(images),
+                              cifar10_input.PADDED_CROP_VIEW).numpy(),
+      _numpy_padded_crop(images, np.full([64, 2], pad), [False] * 64),
+      rtol=1e-5, atol=1e-5)
+
+
+def test_one_cycle_schedule_rises_then_falls_to_zero_at_the_last_epoch():
+  recipe = recipes.zoo_recipe(0.2, epochs=20)._replace(epochs=10)
+  examples = 500  # 100 steps an epoch.
+  with tf.Graph().as_default():
+    step = tf.compat.v1.placeholder(tf.int64, [])
+    lr = recipes.learning_rate(recipe, step, examples)
+    with tf.compat.v1.Session() as sess:
+      rate = lambda s: sess.run(lr, {step: s})
+      # The warm-up is 15% of the run as it is now: 1.5 epochs.
+      np.testing.assert_allclose(
+          [rate(0), rate(75), rate(150), rate(575), rate(1000), rate(1100)],
+          [0.02, 0.11, 0.2, 0.1, 0.0, 0.0], atol=1e-6)
