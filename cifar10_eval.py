@@ -68,6 +68,11 @@ MISTAKES_TAG = 'Misclassified (true -> predicted)'
 CLASS_NAMES = cifar10_input.CLASS_NAMES
 # Wide enough for the longest class name ('automobile') and a space.
 COLUMN = max(len(name) for name in CLASS_NAMES) + 1
+# The confusion matrix's columns: 5 digits and a space (10,000 test
+# images), headed by the first HEADER_LETTERS letters of the class names,
+# which tell CIFAR-10's classes apart; 73 characters in all.
+HEADER_LETTERS = 5
+CELL = 6
 
 
 class Results(collections.namedtuple(
@@ -217,11 +222,11 @@ def per_class_lines(results):
 def confusion_lines(results):
   """The confusion matrix as text: a row per true class, a column per guess."""
   lines = ['Confusion matrix (rows: true class, columns: predicted class):',
-           ' ' * (COLUMN + 2) + ''.join('%*s' % (COLUMN, name)
-                                        for name in CLASS_NAMES)]
+           ' ' * (COLUMN + 2) + ''.join(
+               '%*s' % (CELL, name[:HEADER_LETTERS]) for name in CLASS_NAMES)]
   for name, row in zip(CLASS_NAMES, results.confusion):
     lines.append('  %-*s' % (COLUMN, name) +
-                 ''.join('%*d' % (COLUMN, count) for count in row))
+                 ''.join('%*d' % (CELL, count) for count in row))
   return lines
 
 

@@ -88,6 +88,10 @@ PAD = 4
 CHANNEL_MEAN = (125.307, 122.950, 113.865)
 CHANNEL_STD = (62.993, 62.089, 66.705)
 
+# A run resumed at batch N shuffles with seed + N * this (a prime), so
+# that it does not replay the order it started with.
+RESUMED_STREAM_STRIDE = 1000003
+
 # The tutorial filled its queue with 40% of an epoch before training started.
 MIN_FRACTION_OF_EXAMPLES_IN_QUEUE = 0.4
 
@@ -333,11 +337,12 @@ def split_records(records):
           tf.cast(records[:, 0], tf.int32))
 
 
-def _from_memory(paths, picks, view):
+def _from_memory(paths, picks, view, first_number=0):
   """Batches made by `view(batch_number, images, labels)` for `picks`.
 
   Each element of `picks` (int64 [n]) says which records make a batch;
-  `view` gets them decoded and transforms them with whole-batch ops. The
+  `view` gets them decoded, numbered from `first_number`, and transforms
+  them with whole-batch ops. The
   records of `paths` are read once and kept in memory (150 MB for the
   training files). The calls run in parallel in tf.data's threads and
   whole batches are prefetched, so the training step does not wait for
@@ -346,7 +351,7 @@ def _from_memory(paths, picks, view):
   python_version = _is_python_batch(paths[0])
   table = tf.data.Dataset.from_tensors(tf.constant(paths)).map(
       _no_autograph(lambda p: _load(p, python_version))).cache()
-  pairs = tf.data.Dataset.zip((picks.enumerate(), table.repeat()))
+  pairs = tf.data.Dataset.zip((picks.enumerate(first_number), table.repeat()))
   return pairs.map(
       _no_autograph(lambda numbered, records: view(numbered[0], *split_records(
           tf.gather(records, numbered[1])))),
@@ -468,10 +473,16 @@ def eval_image(image):
   return tf.image.per_image_standardization(image)
 
 
-def train_dataset(data_dir, batch_size, seed=None, view=TUTORIAL_VIEW):
+def train_dataset(data_dir, batch_size, seed=None, view=TUTORIAL_VIEW,
+                  first_batch=0):
   """The endless, shuffled, distorted training dataset of (images, labels).
 
   `view` says which training view (VIEWS) the images are in.
+  `first_batch` (an int64 scalar, maybe a tensor) numbers the first batch:
+  a run resumed at step N starts there, so that its order and distortions
+  are new ones, a function of (seed, N), instead of a replay of the batches
+  the run began with. (Going on with the very stream of a run that never
+  stopped would mean skipping N batches of record numbers: 20 s for 100K.)
   Batches are all `batch_size` long. The order is the tutorial's: a
   shuffle buffer of 40% of an epoch over the records in file order, here
   shuffling record numbers. Order and distortions are a function of
@@ -482,9 +493,11 @@ def train_dataset(data_dir, batch_size, seed=None, view=TUTORIAL_VIEW):
   paths = data_files(data_dir)
   num_examples = num_examples_in(paths)
   buffer_size = int(num_examples * MIN_FRACTION_OF_EXAMPLES_IN_QUEUE)
+  shuffle_seed = (tf.constant(seed, tf.int64) +
+                  RESUMED_STREAM_STRIDE * tf.cast(first_batch, tf.int64))
   picks = tf.data.Dataset.range(num_examples).shuffle(
-      max(buffer_size, 1), seed=seed).repeat().batch(batch_size,
-                                                     drop_remainder=True)
+      max(buffer_size, 1), seed=shuffle_seed).repeat().batch(
+          batch_size, drop_remainder=True)
 
   def distorted_batch(batch_number, images, labels):
     batch_seed = tf.stack([tf.constant(seed, tf.int64), batch_number])
@@ -494,7 +507,7 @@ def train_dataset(data_dir, batch_size, seed=None, view=TUTORIAL_VIEW):
     shift = 0 if view == FLIP_VIEW else PAD
     return padded_crop_images(
         images, *padded_crop_params(batch_seed, batch_size, shift)), labels
-  return _from_memory(paths, picks, distorted_batch)
+  return _from_memory(paths, picks, distorted_batch, first_batch)
 
 
 def eval_dataset(eval_data, data_dir, batch_size, num_examples=None,

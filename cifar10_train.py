@@ -229,11 +229,12 @@ def _restore_or_initialize(sess, saver, var_map, init_op, global_step):
 
 
 class _TrainOps(collections.namedtuple(
-    '_TrainOps', 'train_op total_loss step_after summary_op input_init')):
+    '_TrainOps', 'train_op total_loss step_after summary_op start_input')):
   """The ops one training step runs.
 
   step_after is the global step read after the update; across machines it
-  may have moved by more than one. input_init (re)starts the input.
+  may have moved by more than one. start_input(sess, step) (re)starts the
+  input where it is at global step `step`.
   """
 
 
@@ -279,7 +280,7 @@ def run_training(build_train_op, plan, examples_per_step, config,
   with tf.Graph().as_default() as graph, _device_scope(cluster):
     tf.compat.v1.set_random_seed(seed)
     # Workers of a cluster each get their own order and distortions.
-    global_step, iterator, next_batch = input_and_global_step(
+    global_step, start_input, next_batch = input_and_global_step(
         FLAGS.data_dir, plan.batch_size,
         seed + (cluster.task_index if cluster else 0), plan.recipe.view)
     train_op, total_loss = build_train_op(next_batch, global_step)
@@ -287,7 +288,7 @@ def run_training(build_train_op, plan, examples_per_step, config,
       step_after = global_step.read_value()
     ops = _TrainOps(train_op, total_loss, step_after,
                     tf.compat.v1.summary.merge_all() if is_chief else None,
-                    iterator.initializer)
+                    start_input)
     var_map = {v.op.name: v for v in tf.compat.v1.global_variables()}
     saver = tf.compat.v1.train.Saver(var_map, max_to_keep=0)
     init_op = tf.compat.v1.global_variables_initializer()
@@ -303,7 +304,7 @@ def run_training(build_train_op, plan, examples_per_step, config,
       else:
         _retry_while_unavailable(lambda: cluster.wait_for_chief(sess))
         step = sess.run(global_step)
-      sess.run(ops.input_init)
+      ops.start_input(sess, step)
       writer = (tf.compat.v1.summary.FileWriter(FLAGS.train_dir, graph)
                 if is_chief else None)
       graph.finalize()
@@ -335,20 +336,31 @@ def input_and_global_step(data_dir, batch_size, seed,
   is shared by all towers from the CPU.
 
   Returns:
-    (global_step, iterator, next_batch): the iterator is initialized apart
-    from the first step, so that a failed step (a cluster task
-    restarting) does not leave it half made; next_batch() returns a new
-    (images, labels) pair of tensors each call, one per tower.
+    (global_step, start_input, next_batch): start_input(sess, step)
+    starts the input (again) where a run that never stopped would be at
+    global step `step`, apart from the first step, so that a failed step
+    (a cluster task restarting) does not leave it half made; next_batch()
+    returns a new (images, labels) pair of tensors each call, one per
+    tower.
   """
   with tf.device(INPUT_DEVICE):
     global_step = tf.compat.v1.train.get_or_create_global_step()
+    first_batch = tf.compat.v1.placeholder_with_default(
+        tf.constant(0, tf.int64), [], name='first_batch')
     iterator = tf.compat.v1.data.make_initializable_iterator(
-        cifar10_input.train_dataset(data_dir, batch_size, seed, view))
+        cifar10_input.train_dataset(data_dir, batch_size, seed, view,
+                                    first_batch))
+  batches_per_step = []
 
   def next_batch():
+    batches_per_step.append(1)
     with tf.device(INPUT_DEVICE):
       return iterator.get_next()
-  return global_step, iterator, next_batch
+
+  def start_input(sess, step):
+    sess.run(iterator.initializer,
+             {first_batch: step * len(batches_per_step)})
+  return global_step, start_input, next_batch
 
 
 def _seed():
@@ -418,7 +430,7 @@ def _loop(sess, ops, writer, saver, step, max_steps, examples_per_step,
     with cifar10_input.explain_data_errors():
       # A failed step leaves the input iterator at its end: restart it.
       results = _retry_while_unavailable(
-          lambda: sess.run(fetches), lambda: sess.run(ops.input_init))
+          lambda: sess.run(fetches), lambda: ops.start_input(sess, step))
     previous, step, loss_value = step, results[0], results[1]
     window_steps += 1
     if math.isnan(loss_value):

@@ -66,6 +66,7 @@ def main():
   parser.add_argument('--steps', type=int, default=40)
   parser.add_argument('--rounds', type=int, default=3)
   args = parser.parse_args()
+  print(cifar10_devices.describe(), flush=True)
   rates = {name: [] for name in KERNELS}
   for _ in range(args.rounds):
     for name in KERNELS:

@@ -128,6 +128,7 @@ def main():
   parser.add_argument('--steps', type=int, default=20)
   parser.add_argument('--batch_size', type=int, default=128)
   args = parser.parse_args()
+  print(cifar10_devices.describe(), flush=True)
   with tempfile.TemporaryDirectory() as scratch:
     data_dir = args.data_dir or make_data_dir(scratch, train_per_file=2000)
     cifar10_train.FLAGS([sys.argv[0], '--batch_size=%d' % args.batch_size])

@@ -27,6 +27,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
 import cifar10_cluster
 import cifar10_models
 # pylint: enable=g-import-not-at-top,wrong-import-position
@@ -111,6 +112,7 @@ def main():
   parser.add_argument('--warmup_lines', type=int, default=3)
   parser.add_argument('--variants', default='single,towers2')
   args = parser.parse_args()
+  print(cifar10_devices.describe(), flush=True)
   names = args.variants.split(',')
   unknown = set(names) - set(VARIANTS)
   if unknown:

@@ -215,18 +215,33 @@ def test_batch_distortions_give_the_tutorials_losses_along_training(
   assert batched[-1] < batched[0]  # It trains.
 
 
-def _first_batches(data_dir, seed, count=8):
-  dataset = cifar10_input.train_dataset(data_dir, 32, seed)
+def _first_batches(data_dir, seed, count=8, first_batch=0):
+  dataset = cifar10_input.train_dataset(data_dir, 32, seed,
+                                        first_batch=first_batch)
   return list(dataset.take(count).as_numpy_iterator())
+
+
+def _same_batches(a, b):
+  return all(np.array_equal(x[0], y[0]) and np.array_equal(x[1], y[1])
+             for x, y in zip(a, b))
 
 
 def test_same_seed_gives_the_same_batches(data_dir):
   first, again = _first_batches(data_dir, 7), _first_batches(data_dir, 7)
   other = _first_batches(data_dir, 8)
-  for (images, labels), (images2, labels2) in zip(first, again):
-    np.testing.assert_array_equal(labels, labels2)
-    np.testing.assert_array_equal(images, images2)
+  assert _same_batches(first, again)
   assert not all(np.array_equal(a[1], b[1]) for a, b in zip(first, other))
+
+
+def test_a_resumed_stream_does_not_replay_the_first_batches(data_dir):
+  first = _first_batches(data_dir, 7)
+  resumed = _first_batches(data_dir, 7, first_batch=tf.constant(40,
+                                                                tf.int64))
+  # Neither the order nor the distortions of the start come again...
+  assert not any(np.array_equal(a[1], b[1]) for a, b in zip(first, resumed))
+  assert not any(np.allclose(a[0], b[0]) for a, b in zip(first, resumed))
+  # ...and a resumed stream is a function of (seed, first batch).
+  assert _same_batches(resumed, _first_batches(data_dir, 7, first_batch=40))
 
 
 def test_training_batches_are_full_and_shuffled(data_dir):

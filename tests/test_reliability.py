@@ -113,7 +113,12 @@ def test_eval_watching_training_never_crashes_or_repeats(data_dir, tmp_path):
        '--data_dir=' + data_dir, '--checkpoint_dir=' + train_dir,
        '--eval_dir=' + str(tmp_path / 'eval'), '--nodownload',
        '--batch_size=16', '--num_examples=50', '--eval_interval_secs=1'],
-      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+      # Python's tracebacks of every thread on SIGABRT, if it must be ended.
+      env=dict(os.environ, PYTHONFAULTHANDLER='1'),
+      # Ctrl-C as in a terminal: a pytest started in the background (`&`
+      # in a script) ignores SIGINT, and its children would inherit that.
+      preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
   try:
     assert training.wait(timeout=300) == 0, training.stderr.read()
     # Let the watcher evaluate the final checkpoint, then stop it.
@@ -123,7 +128,13 @@ def test_eval_watching_training_never_crashes_or_repeats(data_dir, tmp_path):
       assert evaluation.poll() is None, evaluation.stderr.read()
       time.sleep(1)
     evaluation.send_signal(signal.SIGINT)
-    out, err = evaluation.communicate(timeout=60)
+    try:
+      out, err = evaluation.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+      evaluation.send_signal(signal.SIGABRT)
+      out, err = evaluation.communicate()
+      raise AssertionError('eval ignored Ctrl-C for 60 s; it was at:\n' +
+                           err[-6000:] + '\nstdout: ' + out[-1500:])
   finally:
     training.kill()
     evaluation.kill()
