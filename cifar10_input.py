@@ -190,6 +190,39 @@ def load_python_batch(path):
   return np.concatenate([labels.astype(np.uint8)[:, None], data], axis=1)
 
 
+# Python batches this process has unpickled and checked, by file version
+# (path, inode, mtime, size): their record counts, and their records until the
+# input pipeline takes them, so a run unpickles each file once, not once for
+# the check, once for the count and once for the pipeline.
+_python_batch_counts = {}
+_python_batches_unread = {}
+
+
+def _file_version(path):
+  stat = os.stat(path)
+  return (path, stat.st_ino, stat.st_mtime_ns, stat.st_size)
+
+
+def _check_python_batch(path):
+  """Checks a Python-version file (once per version); returns its count."""
+  version = _file_version(path)
+  if version not in _python_batch_counts:
+    records = load_python_batch(path)
+    _python_batches_unread[version] = records
+    _python_batch_counts[version] = len(records)
+  return _python_batch_counts[version]
+
+
+def _read_python_batch(path):
+  """The records of a Python-version file for the input pipeline.
+
+  Those its check unpickled are handed over (and let go of here); a pipeline
+  run again, or a file changed since, unpickles the file anew.
+  """
+  records = _python_batches_unread.pop(_file_version(path), None)
+  return load_python_batch(path) if records is None else records
+
+
 def data_files(data_dir, eval_data=None):
   """Returns the checked paths of the files to read.
 
@@ -222,7 +255,7 @@ def data_files(data_dir, eval_data=None):
                         're-extract cifar-10-python.tar.gz into the data_dir' %
                         (path, ', '.join(PYTHON_TRAIN_FILES +
                                          PYTHON_TEST_FILES)))
-      load_python_batch(path)
+      _check_python_batch(path)
     return paths
   names = TEST_FILES if eval_data == 'test' else TRAIN_FILES
   if not os.path.exists(data_dir):
@@ -259,7 +292,7 @@ def _check_data_file(path):
 
 def num_examples_in(paths):
   """Returns the number of records in the given (checked) files."""
-  return sum(len(load_python_batch(p)) if _is_python_batch(p) else
+  return sum(_check_python_batch(p) if _is_python_batch(p) else
              os.path.getsize(p) // RECORD_BYTES for p in paths)
 
 
@@ -275,7 +308,7 @@ def _checked_records(path, python_version):
       version, loaded (safely) in Python, rather than binary records.
   """
   if python_version:
-    raw = tf.numpy_function(lambda p: load_python_batch(p.decode()), [path],
+    raw = tf.numpy_function(lambda p: _read_python_batch(p.decode()), [path],
                             tf.uint8, stateful=False)
   else:
     raw = tf.io.decode_raw(tf.io.read_file(path), tf.uint8)

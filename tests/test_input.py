@@ -325,6 +325,27 @@ def test_python_version_gives_the_binary_versions_pixels_and_labels(
     np.testing.assert_array_equal(images, images2)
 
 
+def test_a_run_unpickles_each_python_batch_once(data_dir, tmp_path,
+                                                monkeypatch):
+  python_dir = to_python_version(data_dir, tmp_path / 'python')
+  loaded = []
+  load = cifar10_input.load_python_batch
+  monkeypatch.setattr(cifar10_input, 'load_python_batch',
+                      lambda path: loaded.append(path) or load(path))
+  cifar10_input.data_files(python_dir)  # the scripts' check at start
+  dataset = cifar10_input.train_dataset(python_dir, 32, seed=4)
+  next(iter(dataset.as_numpy_iterator()))
+  assert sorted(os.path.basename(p) for p in loaded) == sorted(
+      cifar10_input.PYTHON_TRAIN_FILES)
+  # A file changed after its check is unpickled (and checked) again.
+  path = os.path.join(cifar10_input.python_batches_dir(python_dir),
+                      'data_batch_2')
+  write_python_batch(path, np.zeros((3, 32, 32, 3)), [1, 2, 3])
+  assert cifar10_input.num_examples_in(
+      cifar10_input.data_files(python_dir)) == 4 * 40 + 3
+  assert loaded[-1] == path
+
+
 class _RunsACommand(object):
   """Pickles as os.system(command): what a hostile batch file would hold."""
 
