@@ -150,10 +150,9 @@ def tower_model(next_batch, global_step, devices, batch_size,
   Returns:
     (train_op, mean total loss over the towers).
   """
-  model = model or cifar10_models.get(cifar10_models.TUTORIAL)
-  recipe = recipe or model.recipe
-  optimizer = recipes.optimizer(recipe, recipes.learning_rate(
-      recipe, global_step, examples_per_update or batch_size * len(devices)))
+  model, recipe = cifar10_models.or_tutorial(model, recipe)
+  optimizer = recipes.optimizer(
+      recipe, global_step, examples_per_update or batch_size * len(devices))
   tower_grads, tower_losses = [], []
   update_ops = []
   with tf.compat.v1.variable_scope(tf.compat.v1.get_variable_scope(),

@@ -103,6 +103,15 @@ def get(name):
   return MODELS[name]
 
 
+def or_tutorial(model=None, recipe=None):
+  """(model, recipe), each defaulting: the tutorial's model, the model's recipe.
+
+  For graph builders whose callers from before the zoo pass neither.
+  """
+  model = model or get(TUTORIAL)
+  return model, recipe or model.recipe
+
+
 def read_record(directory):
   """(Model, Recipe) recorded in `directory`, or None if none is.
 

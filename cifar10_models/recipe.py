@@ -141,8 +141,13 @@ def learning_rate(recipe, global_step, examples_per_step):
   return lr
 
 
-def optimizer(recipe, lr):
-  """The recipe's optimizer with learning rate `lr`."""
+def optimizer(recipe, global_step, examples_per_step):
+  """The recipe's optimizer, its learning rate the recipe's at `global_step`.
+
+  `examples_per_step` (all towers' and workers' batches of one update) turns
+  steps into the epochs the schedule is written in.
+  """
+  lr = learning_rate(recipe, global_step, examples_per_step)
   if recipe.optimizer == 'sgd':
     return tf.compat.v1.train.GradientDescentOptimizer(lr)
   if recipe.optimizer == 'nesterov':

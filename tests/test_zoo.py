@@ -48,8 +48,7 @@ def _training_graph(model, images, labels):
   parameters = cifar10_models.parameter_count(
       [v for v in tf.compat.v1.global_variables() if v is not global_step])
   total_loss = cifar10.loss(logits, tf.constant(labels))
-  optimizer = recipes.optimizer(recipe, recipes.learning_rate(
-      recipe, global_step, len(images)))
+  optimizer = recipes.optimizer(recipe, global_step, len(images))
   train_op = cifar10.train_step(total_loss, global_step, optimizer,
                                 recipe.moving_average_decay,
                                 tf.compat.v1.get_collection(UPDATE_OPS))
