@@ -15,14 +15,16 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
-import cifar10
 import cifar10_checkpoint
+import cifar10_models
 from conftest import ROOT
 from test_scripts import (PRECISION_LINE, TRAIN_LINE, _assert_ok, _eval,
                           _one_line_error, _train)
+from test_zoo import _images, _training_graph
 
 pytestmark = pytest.mark.slow
 
@@ -38,14 +40,14 @@ def _start_training(data_dir, train_dir, *flags, **popen_args):
       **popen_args)
 
 
-def _restore_each(checkpoints):
-  """Restores every checkpoint into the training model; returns their steps."""
+def _restore_each(checkpoints, model=cifar10_models.TUTORIAL):
+  """Restores every checkpoint into `model`'s training graph; returns their
+  steps."""
   steps = []
+  model = cifar10_models.get(model)
   with tf.Graph().as_default():
-    global_step = tf.compat.v1.train.get_or_create_global_step()
-    logits = cifar10.inference(tf.zeros([1, 24, 24, 3]))
-    cifar10.train(cifar10.loss(logits, tf.zeros([1], tf.int32)), global_step,
-                  16)
+    _training_graph(model, _images(model, 1), np.zeros([1], np.int32))
+    global_step = tf.compat.v1.train.get_global_step()
     var_map = {v.op.name: v for v in tf.compat.v1.global_variables()}
     saver = tf.compat.v1.train.Saver(var_map)
     with tf.compat.v1.Session() as sess:
@@ -208,11 +210,13 @@ def _truncate_data(checkpoint):
   os.truncate(data, os.path.getsize(data) // 2)
 
 
+@pytest.mark.parametrize('model', ['tutorial', 'baseline'])
 def test_damaged_newest_checkpoint_is_named_skipped_and_kept(data_dir,
-                                                             tmp_path):
+                                                             tmp_path, model):
   train_dir = str(tmp_path / 'train')
   flags = ('--save_checkpoint_secs=0', '--save_checkpoint_steps=5')
-  _assert_ok(_train(data_dir, train_dir, '--max_steps=10', *flags))
+  _assert_ok(_train(data_dir, train_dir, '--max_steps=10', '--model=' + model,
+                    *flags))
   newest = os.path.join(train_dir, 'model.ckpt-10')
   _truncate_data(newest)
   damaged = sorted(glob.glob(newest + '.*'))
@@ -229,7 +233,7 @@ def test_damaged_newest_checkpoint_is_named_skipped_and_kept(data_dir,
   for path in damaged:
     assert os.path.exists(path + cifar10_checkpoint.SET_ASIDE_SUFFIX), path
   assert tf.train.latest_checkpoint(train_dir).endswith('model.ckpt-15')
-  assert _restore_each(cifar10_checkpoint.candidates(train_dir)) == [
+  assert _restore_each(cifar10_checkpoint.candidates(train_dir), model) == [
       15, 10, 5]
 
 

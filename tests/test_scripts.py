@@ -235,13 +235,16 @@ def test_same_seed_same_loss_curve(data_dir, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('signum', [signal.SIGTERM, signal.SIGINT])
-def test_signal_saves_a_checkpoint_and_exits(data_dir, tmp_path, signum):
+@pytest.mark.parametrize('signum,model', [(signal.SIGTERM, 'tutorial'),
+                                          (signal.SIGINT, 'tutorial'),
+                                          (signal.SIGTERM, 'baseline')])
+def test_signal_saves_a_checkpoint_and_exits(data_dir, tmp_path, signum,
+                                             model):
   train_dir = str(tmp_path / 'train')
   process = subprocess.Popen(
       [sys.executable, os.path.join(ROOT, 'cifar10_train.py'),
        '--data_dir=' + data_dir, '--train_dir=' + train_dir, '--nodownload',
-       '--batch_size=16', '--log_frequency=5'],
+       '--batch_size=16', '--log_frequency=5', '--model=' + model],
       cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
   try:
     for line in process.stdout:
@@ -418,9 +421,11 @@ def test_bad_flags(script, flag, pattern):
 
 
 @pytest.mark.slow
-def test_nan_loss_stops_training(data_dir, tmp_path):
+@pytest.mark.parametrize('model,last_weights', [
+    ('tutorial', 'softmax_linear/weights'), ('baseline', 'logits/weights')])
+def test_nan_loss_stops_training(data_dir, tmp_path, model, last_weights):
   train_dir = str(tmp_path / 'train')
-  _assert_ok(_train(data_dir, train_dir, '--max_steps=2'))
+  _assert_ok(_train(data_dir, train_dir, '--max_steps=2', '--model=' + model))
   checkpoint = tf.train.latest_checkpoint(train_dir)
   # Poison the newest checkpoint's weights the way a diverged run would.
   with tf.Graph().as_default():
@@ -428,7 +433,7 @@ def test_nan_loss_stops_training(data_dir, tmp_path):
     variables = []
     for name, shape in tf.train.list_variables(checkpoint):
       value = reader.get_tensor(name)
-      if name == 'softmax_linear/weights':
+      if name == last_weights:
         value = np.full(shape, np.nan, dtype=value.dtype)
       variables.append(tf.compat.v1.get_variable(name, initializer=value))
     with tf.compat.v1.Session() as sess:
