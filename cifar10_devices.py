@@ -96,7 +96,8 @@ def bf16_plan():
   The bfloat16 rewrite is a oneDNN graph pass: with oneDNN off it never
   happens. With oneDNN on, on a CPU without bfloat16 instructions, the
   rewritten convolutions run on TensorFlow's generic bfloat16 kernels, not
-  oneDNN's, and training is 10 times slower (README.md).
+  oneDNN's, and training is 10 times slower (README.md). AVX512_BF16
+  without AMX (the AVX-512 AMD EPYC in README.md) runs them natively.
   """
   if not onednn_enabled():
     return ('--bf16 has no effect: oneDNN is off (%s=%s), and the bfloat16 '
@@ -110,7 +111,7 @@ def bf16_plan():
   return ('WARNING: --bf16 on a CPU without bfloat16 instructions (%s has '
           'no AVX512_BF16 or AMX): the convolutions run in bfloat16 on '
           'generic kernels, so training is slower than float32 (10x on an '
-          'AMD EPYC); drop --bf16 on this machine' % cpu_model())
+          'AVX2-only AMD EPYC); drop --bf16 on this machine' % cpu_model())
 
 
 def session_config(gpu_memory_fraction=None, use_gpu=True, cpu_devices=1,

@@ -115,6 +115,9 @@ def test_the_users_own_onednn_setting_is_kept(data_dir, tmp_path):
      r'effect: oneDNN is off'),
     (True, ['AVX2', 'AVX-512', 'AVX512_BF16', 'AMX'],
      r"^--bf16: .* bfloat16 on this CPU's AVX512_BF16 and AMX units$"),
+    # An AMD EPYC with AVX-512: bfloat16 dot products, no AMX.
+    (True, ['AVX2', 'AVX-512', 'AVX512_BF16'],
+     r"^--bf16: .* bfloat16 on this CPU's AVX512_BF16 units$"),
     (True, ['AVX2'], r'^WARNING: --bf16 on a CPU without bfloat16 '
      r'instructions .*slower than float32'),
 ])
