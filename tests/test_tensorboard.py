@@ -7,6 +7,7 @@ data API.
 
 import json
 import os
+import re
 import socket
 import struct
 import subprocess
@@ -91,7 +92,10 @@ def test_tensorboard_serves_all_training_and_eval_data(data_dir, tmp_path):
   _assert_ok(_train(data_dir, train_dir, '--max_steps=20',
                     '--summary_steps=10'))
   # run_eval writes to train_dir + '_eval'; keep both under one logdir.
-  _assert_ok(_eval(data_dir, train_dir))
+  evaluation = _eval(data_dir, train_dir)
+  _assert_ok(evaluation)
+  right, examples = map(int, re.search(
+      r'precision @ 1 = [\d.]+ \((\d+)/(\d+)\)', evaluation.stdout).groups())
 
   with _TensorBoard(str(logdir)) as board:
     scalars = board.wait_for(
@@ -162,10 +166,12 @@ def test_tensorboard_serves_all_training_and_eval_data(data_dir, tmp_path):
       sizes[tag] = struct.unpack('>II', png[16:24])
     heat_map = cifar10_figures.confusion_heat_map(np.eye(10), NAMES)
     assert sizes[cifar10_eval.CONFUSION_TAG] == heat_map.shape[1::-1]
-    # 20 steps leave mistakes: at least a row of them.
-    width, height = sizes[cifar10_eval.MISTAKES_TAG]
-    assert width >= 6 * cifar10_figures.MISTAKE_LABEL_WIDTH
-    assert height >= cifar10_figures.MISTAKE_IMAGE_SIZE
+    # The grid holds the eval's mistakes (as many as it printed, up to the
+    # limit): its size is that of a grid of that many 24x24 images.
+    shown = min(examples - right, cifar10_figures.MAX_MISTAKES)
+    grid = cifar10_figures.mistakes_grid(
+        np.zeros([shown, 24, 24, 3]), [0] * shown, [1] * shown, NAMES)
+    assert sizes[cifar10_eval.MISTAKES_TAG] == grid.shape[1::-1]
     graphs = board.get('plugin/graphs/info')
     for run in ('train', 'train_eval'):
       assert graphs[run]['run_graph'], graphs
