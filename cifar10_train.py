@@ -109,12 +109,16 @@ def use_bf16(config):
       rewriter_config_pb2.RewriterConfig.ON)
 
 
-class Plan(collections.namedtuple('Plan',
-                                  'model recipe batch_size max_steps')):
-  """What a run trains: the model, its recipe, the batch and the length.
+class Plan(collections.namedtuple('Plan', 'model recipe max_steps')):
+  """What a run trains: the model, its recipe and the length.
 
-  batch_size is per tower; max_steps counts global steps.
+  max_steps counts global steps.
   """
+
+  @property
+  def batch_size(self):
+    """Examples per tower per step: the recipe's, recorded with it."""
+    return self.recipe.batch_size
 
 
 def plan_from_flags(towers=1, workers_per_update=1):
@@ -123,17 +127,19 @@ def plan_from_flags(towers=1, workers_per_update=1):
   --batch_size and --max_steps given explicitly win; otherwise the
   recipe's batch size, and its epochs in global steps of towers x
   workers_per_update batches (the tutorial's recipe has none: the
-  --max_steps default).
+  --max_steps default). The batch size goes into the recipe that the
+  folder records, so a resumed run keeps it: the learning-rate schedule
+  turns steps into epochs with it.
   """
   name, overrides = cifar10_models.requested()
   model, recipe = cifar10_models.for_training(FLAGS.train_dir, name, overrides,
                                               FLAGS.use_fp16)
-  batch_size = (FLAGS.batch_size if FLAGS['batch_size'].present
-                else recipe.batch_size)
+  if FLAGS['batch_size'].present:
+    recipe = recipe._replace(batch_size=FLAGS.batch_size)
   max_steps = FLAGS.max_steps
   if not FLAGS['max_steps'].present and recipe.epochs is not None:
-    max_steps = recipe.steps(batch_size * towers * workers_per_update)
-  return Plan(model, recipe, batch_size, max_steps)
+    max_steps = recipe.steps(recipe.batch_size * towers * workers_per_update)
+  return Plan(model, recipe, max_steps)
 
 
 def single_device_model(next_batch, global_step, plan):

@@ -138,8 +138,9 @@ def main():
       iterator = tf.compat.v1.data.make_one_shot_iterator(
           cifar10_input.train_dataset(data_dir, args.batch_size, seed=0))
       tutorial = cifar10_models.get(cifar10_models.TUTORIAL)
-      plan = cifar10_train.Plan(tutorial, tutorial.recipe, args.batch_size,
-                                args.steps)
+      plan = cifar10_train.Plan(
+          tutorial, tutorial.recipe._replace(batch_size=args.batch_size),
+          args.steps)
       train_op, total_loss = cifar10_train.single_device_model(
           iterator.get_next, global_step, plan)
       summaries = tf.compat.v1.summary.merge_all()

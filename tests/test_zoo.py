@@ -259,6 +259,26 @@ def test_another_model_on_a_folder_is_one_line_and_changes_nothing(
 
 
 @pytest.mark.slow
+def test_a_resumed_run_keeps_the_batch_size_it_started_with(data_dir,
+                                                           tmp_path):
+  """The schedule counts epochs in steps of the batch: resuming with the
+  recipe's batch instead would change both the schedule and the length."""
+  train_dir = str(tmp_path / 'train')
+  flags = ['--data_dir=' + data_dir, '--train_dir=' + train_dir,
+           '--nodownload', '--model=baseline']
+  # Two steps of 8 make the run's epochs; the first run stops after one.
+  result = run_script('cifar10_train.py', *flags + _recipe_flags(2, 8) +
+                      ['--max_steps=1'])
+  _assert_ok(result)
+  with open(os.path.join(train_dir, cifar10_models.MODEL_FILE)) as f:
+    assert json.load(f)['recipe']['batch_size'] == 8
+  result = run_script('cifar10_train.py', *flags)
+  _assert_ok(result)
+  assert 'Training baseline for 2 steps of 8 examples' in result.stdout
+  assert 'Resuming from' in result.stdout
+
+
+@pytest.mark.slow
 def test_tutorial_checkpoints_without_a_record_refuse_a_zoo_model(
     data_dir, tmp_path):
   train_dir = str(tmp_path / 'train')
