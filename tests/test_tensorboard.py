@@ -167,10 +167,11 @@ def test_tensorboard_serves_all_training_and_eval_data(data_dir, tmp_path):
     heat_map = cifar10_figures.confusion_heat_map(np.eye(10), NAMES)
     assert sizes[cifar10_eval.CONFUSION_TAG] == heat_map.shape[1::-1]
     # The grid holds the eval's mistakes (as many as it printed, up to the
-    # limit): its size is that of a grid of that many 24x24 images.
+    # limit): its size is that of a grid of that many eval-sized images.
     shown = min(examples - right, cifar10_figures.MAX_MISTAKES)
+    size = cifar10_input.IMAGE_SIZE
     grid = cifar10_figures.mistakes_grid(
-        np.zeros([shown, 24, 24, 3]), [0] * shown, [1] * shown, NAMES)
+        np.zeros([shown, size, size, 3]), [0] * shown, [1] * shown, NAMES)
     assert sizes[cifar10_eval.MISTAKES_TAG] == grid.shape[1::-1]
     graphs = board.get('plugin/graphs/info')
     for run in ('train', 'train_eval'):
