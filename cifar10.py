@@ -378,7 +378,7 @@ def inference(images, use_fp16=False):
   return tf.cast(logits, tf.float32)
 
 
-def loss(logits, labels):
+def loss(logits, labels, label_smoothing=0.0):
   """Returns the total loss: mean cross entropy plus the weight decay terms.
 
   The terms are also kept in LOSSES_COLLECTION for the loss summaries. Only
@@ -388,10 +388,19 @@ def loss(logits, labels):
   Args:
     logits: from inference().
     labels: int32 [batch], class numbers.
+    label_smoothing: the target's share spread evenly over all classes
+      (Szegedy et al. 2016; a zoo recipe's option); 0 is the tutorial's
+      cross entropy with the true class alone.
   """
-  cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
-      labels=tf.cast(labels, tf.int64), logits=logits,
-      name='cross_entropy_per_example')
+  if label_smoothing:
+    targets = (tf.one_hot(labels, NUM_CLASSES) * (1.0 - label_smoothing) +
+               label_smoothing / NUM_CLASSES)
+    cross_entropy = tf.nn.softmax_cross_entropy_with_logits(
+        labels=targets, logits=logits, name='cross_entropy_per_example')
+  else:
+    cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
+        labels=tf.cast(labels, tf.int64), logits=logits,
+        name='cross_entropy_per_example')
   cross_entropy_mean = tf.reduce_mean(cross_entropy, name='cross_entropy')
   tf.compat.v1.add_to_collection(LOSSES_COLLECTION, cross_entropy_mean)
   return tf.add_n(loss_terms(), name='total_loss')

@@ -165,7 +165,8 @@ def tower_model(next_batch, global_step, devices, batch_size,
         images, labels = next_batch()
         cifar10.image_summary('images', images)
         total_loss = cifar10.loss(
-            model.logits(images, True, recipe, use_fp16), labels)
+            model.logits(images, True, recipe, use_fp16), labels,
+            recipe.label_smoothing)
         if i == 0:
           update_ops = tf.compat.v1.get_collection(
               tf.compat.v1.GraphKeys.UPDATE_OPS, scope)

@@ -156,7 +156,7 @@ def single_device_model(next_batch, global_step, plan):
   images, labels = next_batch()
   cifar10.image_summary('images', images)
   logits = plan.model.logits(images, True, plan.recipe, FLAGS.use_fp16)
-  total_loss = cifar10.loss(logits, labels)
+  total_loss = cifar10.loss(logits, labels, plan.recipe.label_smoothing)
   optimizer = recipes.optimizer(plan.recipe, global_step, plan.batch_size)
   train_op = cifar10.train_step(
       total_loss, global_step, optimizer, plan.recipe.moving_average_decay,

@@ -93,9 +93,12 @@ for _name in ('epochs', 'learning_rate'):
                            message='--%s must be above 0' % _name)
 flags.DEFINE_float('weight_decay', None, 'The L2 weight decay of a zoo '
                    'model\'s recipe.', lower_bound=0.0)
+flags.DEFINE_float('label_smoothing', None, 'The share of each training '
+                   'target that a zoo model\'s recipe spreads over all '
+                   'classes (0: none).', lower_bound=0.0, upper_bound=0.5)
 
 # The recipe fields these flags override.
-OVERRIDE_FLAGS = ('epochs', 'learning_rate', 'weight_decay')
+OVERRIDE_FLAGS = ('epochs', 'learning_rate', 'weight_decay', 'label_smoothing')
 
 
 def get(name):

@@ -47,7 +47,8 @@ WARMUP_FRACTION = 0.15
 
 class Recipe(collections.namedtuple('Recipe', [
     'view', 'optimizer', 'schedule', 'learning_rate', 'warmup_fraction',
-    'epochs', 'weight_decay', 'batch_size', 'moving_average_decay'])):
+    'epochs', 'weight_decay', 'batch_size', 'moving_average_decay',
+    'label_smoothing'], defaults=[0.0])):
   """A training recipe.
 
   Attributes:
@@ -64,6 +65,9 @@ class Recipe(collections.namedtuple('Recipe', [
     batch_size: examples per step (per tower).
     moving_average_decay: decay of the weights' moving average that eval
       reads; None: eval reads the weights themselves.
+    label_smoothing: the share of each training target spread over all
+      classes (cifar10.loss); 0, the default, in folders recorded before
+      it existed.
   """
 
   def steps(self, examples_per_step):
@@ -99,9 +103,11 @@ class Recipe(collections.namedtuple('Recipe', [
     averages = ('eval reads the weights\' moving average (decay %g)' %
                 self.moving_average_decay if self.moving_average_decay
                 else 'eval reads the weights themselves')
-    return 'input %s; %s; learning rate %s; weight decay %s; %s' % (
+    smoothing = ('; label smoothing %g' % self.label_smoothing
+                 if self.label_smoothing else '')
+    return 'input %s; %s; learning rate %s; weight decay %s%s; %s' % (
         cifar10_input.VIEWS[self.view], optimizer[self.optimizer], schedule,
-        decay, averages)
+        decay, smoothing, averages)
 
 
 # The tutorial's recipe, from cifar10.py's constants.

@@ -340,3 +340,40 @@ def test_one_cycle_schedule_rises_then_falls_to_zero_at_the_last_epoch():
       np.testing.assert_allclose(
           [rate(0), rate(75), rate(150), rate(575), rate(1000), rate(1100)],
           [0.02, 0.11, 0.2, 0.1, 0.0, 0.0], atol=1e-6)
+
+
+def test_label_smoothing_spreads_the_target_and_zero_is_the_tutorials():
+  logits = np.random.RandomState(0).normal(size=(4, 10)).astype(np.float32)
+  labels = np.array([0, 3, 9, 3], np.int32)
+  log_p = logits - np.log(np.exp(logits).sum(1, keepdims=True))
+
+  def loss(*smoothing):
+    # A graph each: a graph's total loss adds up all its loss terms.
+    with tf.Graph().as_default():
+      total = cifar10.loss(tf.constant(logits), tf.constant(labels),
+                           *smoothing)
+      with tf.compat.v1.Session() as sess:
+        return sess.run(total)
+
+  plain, smooth = loss(), loss(0.2)
+  rows = np.arange(4)
+  assert plain == pytest.approx(-log_p[rows, labels].mean(), rel=1e-5)
+  # 0.8 on the true class plus 0.02 on each of the ten.
+  expected = -(0.8 * log_p[rows, labels] + 0.02 * log_p.sum(1)).mean()
+  assert smooth == pytest.approx(expected, rel=1e-5)
+  recipe = cifar10_models.get('vgg16').recipe
+  assert 'label smoothing' not in recipe.describe()
+  assert '; label smoothing 0.1;' in recipe._replace(
+      label_smoothing=0.1).describe()
+
+
+def test_a_record_from_before_label_smoothing_reads_as_none(tmp_path):
+  """Folders recorded by earlier versions have no label_smoothing field."""
+  model = cifar10_models.get('resnet20')
+  record = dict(model.recipe._asdict())
+  del record['label_smoothing']
+  with open(str(tmp_path / cifar10_models.MODEL_FILE), 'w') as f:
+    json.dump({'model': 'resnet20', 'recipe': record}, f)
+  found, recipe = cifar10_models.read_record(str(tmp_path))
+  assert found is model and recipe == model.recipe
+  assert recipe.label_smoothing == 0.0
