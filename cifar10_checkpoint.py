@@ -13,7 +13,7 @@ Training runs for hours, and machines die at any moment. The rules here:
   resumes from the newest readable one, setting the skipped ones aside as
   `*.unreadable`, and evaluation moves on. Nothing is deleted but the
   oldest checkpoints beyond --keep_checkpoint_max that this module itself
-  wrote, as the tutorial did.
+  wrote, as the tutorial did, and those lose their `.index` first.
 - One trainer per folder: `claim` locks it for the life of the process, so
   that a second trainer started on the same folder stops before it writes
   anything.
@@ -325,6 +325,17 @@ def save(sess, saver, directory, step, keep):
                     'checkpoint %s is intact: free disk space, then run again '
                     'to resume' % (prefix, reason, previous))
   for old in recorded[:-(keep - 1)] if keep > 1 else recorded:
-    for path in _files_of(old):
-      os.remove(path)
+    _remove(old)
   return prefix
+
+
+def _remove(prefix):
+  """Deletes checkpoint `prefix`, its `.index` first.
+
+  The reverse of the save's order: a crash in between leaves data files
+  that no search takes for a checkpoint, never an index that promises
+  data that is gone.
+  """
+  files = sorted(_files_of(prefix), key=lambda f: not f.endswith(_INDEX_SUFFIX))
+  for path in files:
+    os.remove(path)

@@ -105,6 +105,42 @@ def test_kill_9_at_random_moments_loses_at_most_one_save_interval(
   assert PRECISION_LINE.search(result.stdout)
 
 
+class _Killed(BaseException):
+  """Stands for a kill -9: nothing after it runs."""
+
+
+def test_a_kill_while_rotating_never_leaves_an_index_without_data(
+    tmp_path, monkeypatch):
+  """The rotation's first deletion is the last thing the process does."""
+  directory = str(tmp_path)
+  with tf.Graph().as_default():
+    tf.compat.v1.Variable(1.0, name='weight')
+    saver = tf.compat.v1.train.Saver(max_to_keep=0)
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      cifar10_checkpoint.save(sess, saver, directory, 1, keep=1)
+      remove = os.remove
+
+      def remove_then_die(path):
+        remove(path)
+        raise _Killed()
+
+      monkeypatch.setattr(cifar10_checkpoint.os, 'remove', remove_then_die)
+      # Whatever order the file system lists them in: sorted, the data file
+      # comes before the index.
+      listing = glob.glob
+      monkeypatch.setattr(cifar10_checkpoint.glob, 'glob',
+                          lambda pattern: sorted(listing(pattern)))
+      with pytest.raises(_Killed):
+        cifar10_checkpoint.save(sess, saver, directory, 2, keep=1)
+  left = sorted(os.listdir(directory))
+  # Step 1's index went first; its data file is left, found by no search.
+  assert 'model.ckpt-1.index' not in left
+  assert 'model.ckpt-1.data-00000-of-00001' in left
+  assert cifar10_checkpoint.candidates(directory) == [
+      os.path.join(directory, 'model.ckpt-2')]
+
+
 def test_eval_watching_training_never_crashes_or_repeats(data_dir, tmp_path):
   train_dir = str(tmp_path / 'train')
   training = _start_training(
