@@ -367,7 +367,7 @@ def test_label_smoothing_spreads_the_target_and_zero_is_the_tutorials():
       label_smoothing=0.1).describe()
 
 
-def test_a_record_from_before_label_smoothing_reads_as_none(tmp_path):
+def test_a_record_from_before_label_smoothing_reads_as_zero(tmp_path):
   """Folders recorded by earlier versions have no label_smoothing field."""
   model = cifar10_models.get('resnet20')
   record = dict(model.recipe._asdict())
