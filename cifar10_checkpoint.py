@@ -13,7 +13,8 @@ Training runs for hours, and machines die at any moment. The rules here:
   resumes from the newest readable one, setting the skipped ones aside as
   `*.unreadable`, and evaluation moves on. Nothing is deleted but the
   oldest checkpoints beyond --keep_checkpoint_max that this module itself
-  wrote, as the tutorial did, and those lose their `.index` first.
+  wrote, as the tutorial did; a checkpoint deleted or set aside loses
+  its `.index` first.
 - One trainer per folder: `claim` locks it for the life of the process, so
   that a second trainer started on the same folder stops before it writes
   anything.
@@ -223,9 +224,16 @@ def remove_partial(directory):
 
 
 def _files_of(prefix):
-  """The files of checkpoint `prefix`, but not those set aside."""
-  return [path for path in glob.glob(glob.escape(prefix) + '.*')
-          if not path.endswith(SET_ASIDE_SUFFIX)]
+  """The files of checkpoint `prefix`, but not those set aside; its
+  `.index` first.
+
+  Deleting or setting aside in this order is the save's in reverse: a
+  crash in between leaves data files that no search takes for a
+  checkpoint, never an index that promises data that is gone.
+  """
+  files = [path for path in glob.glob(glob.escape(prefix) + '.*')
+           if not path.endswith(SET_ASIDE_SUFFIX)]
+  return sorted(files, key=lambda path: not path.endswith(_INDEX_SUFFIX))
 
 
 def _set_aside(prefix):
@@ -325,17 +333,6 @@ def save(sess, saver, directory, step, keep):
                     'checkpoint %s is intact: free disk space, then run again '
                     'to resume' % (prefix, reason, previous))
   for old in recorded[:-(keep - 1)] if keep > 1 else recorded:
-    _remove(old)
+    for path in _files_of(old):
+      os.remove(path)
   return prefix
-
-
-def _remove(prefix):
-  """Deletes checkpoint `prefix`, its `.index` first.
-
-  The reverse of the save's order: a crash in between leaves data files
-  that no search takes for a checkpoint, never an index that promises
-  data that is gone.
-  """
-  files = sorted(_files_of(prefix), key=lambda f: not f.endswith(_INDEX_SUFFIX))
-  for path in files:
-    os.remove(path)
