@@ -19,6 +19,10 @@ The zoo's recipes follow what the field converged on for CIFAR-10:
     of the peak, then a linear decay to zero at the last epoch. It needs
     the run's length, which is the recipe's epochs, so it gets the most
     out of a short run; that short runs matter is the point of the zoo.
+  * VGG16 alone adds label smoothing 0.1 and doubles the weight decay to
+    1e-3: with the shared recipe it stopped at 0.874-0.876 after 10
+    epochs in two seeds, below its 0.88 target, and with both changes it
+    reached 0.881 and 0.882 (README.md has every recipe tried).
   * no moving average of the weights for eval: with batch norm, the moving
     statistics belong to the weights that produced them, and the averaged
     weights of a fast-changing run would not match them.
@@ -119,7 +123,7 @@ TUTORIAL = Recipe(
 
 
 def zoo_recipe(learning_rate, epochs, weight_decay=5e-4, optimizer='nesterov',
-               view=PADDED_CROP_VIEW):
+               view=PADDED_CROP_VIEW, label_smoothing=0.0):
   """A recipe of the zoo's kind: 32x32 input, one-cycle schedule, batch 128.
 
   The warm-up takes WARMUP_FRACTION of the run, however long it is made.
@@ -128,7 +132,7 @@ def zoo_recipe(learning_rate, epochs, weight_decay=5e-4, optimizer='nesterov',
       view=view, optimizer=optimizer, schedule='one_cycle',
       learning_rate=learning_rate, warmup_fraction=WARMUP_FRACTION,
       epochs=epochs, weight_decay=weight_decay, batch_size=128,
-      moving_average_decay=None)
+      moving_average_decay=None, label_smoothing=label_smoothing)
 
 
 def learning_rate(recipe, global_step, examples_per_step):

@@ -361,10 +361,20 @@ def test_label_smoothing_spreads_the_target_and_zero_is_the_tutorials():
   # 0.8 on the true class plus 0.02 on each of the ten.
   expected = -(0.8 * log_p[rows, labels] + 0.02 * log_p.sum(1)).mean()
   assert smooth == pytest.approx(expected, rel=1e-5)
-  recipe = cifar10_models.get('vgg16').recipe
-  assert 'label smoothing' not in recipe.describe()
-  assert '; label smoothing 0.1;' in recipe._replace(
-      label_smoothing=0.1).describe()
+  resnet18 = cifar10_models.get('resnet18').recipe.describe()
+  assert 'label smoothing' not in resnet18
+  # VGG16's recipe alone smooths its labels (and doubles the weight decay).
+  vgg16 = cifar10_models.get('vgg16').recipe.describe()
+  assert '; weight decay 0.001; label smoothing 0.1;' in vgg16
+
+
+def test_vgg16_differs_from_the_shared_recipe_only_as_flags_can_undo(tmp_path):
+  """--weight_decay=5e-4 --label_smoothing=0 give vgg16 the shared recipe."""
+  model, recipe = cifar10_models.for_training(
+      str(tmp_path / 'new'), 'vgg16',
+      {'weight_decay': 5e-4, 'label_smoothing': 0.0})
+  assert model.recipe != recipe
+  assert recipe == cifar10_models.get('resnet18').recipe
 
 
 def test_a_record_from_before_label_smoothing_reads_as_zero(tmp_path):
