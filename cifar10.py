@@ -32,12 +32,12 @@ import urllib.error
 import urllib.request
 
 from absl import flags
-import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
+import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 import numpy as np
 import tensorflow as tf
 
 import cifar10_input
-from cifar10_cli import UserError
+from cifar10_lib.cli import UserError
 
 # Flags that both training and evaluation read.
 flags.DEFINE_integer('batch_size', 128, 'Number of images to process in a '

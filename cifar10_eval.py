@@ -27,14 +27,15 @@ import tempfile
 import time
 
 from absl import flags
-import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
+import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
+from cifar10_lib import devices
 import numpy as np
 import tensorflow as tf
 
 import cifar10
-import cifar10_checkpoint
-import cifar10_cli
-import cifar10_figures
+from cifar10_lib import checkpoints
+from cifar10_lib import cli
+from cifar10_lib import figures
 import cifar10_input
 import cifar10_models
 
@@ -62,7 +63,7 @@ flags.DEFINE_string('results_file', None,
                     'JSON file, replaced atomically.')
 
 PRECISION_TAG = 'Precision @ 1'
-# The eval's pictures in TensorBoard (cifar10_figures draws them).
+# The eval's pictures in TensorBoard (figures draws them).
 CONFUSION_TAG = 'Confusion matrix'
 MISTAKES_TAG = 'Misclassified (true -> predicted)'
 CLASS_NAMES = cifar10_input.CLASS_NAMES
@@ -82,7 +83,7 @@ class Results(collections.namedtuple(
   `confusion` is int64 [classes, classes]: row = true class, column =
   predicted class; every other figure is derived from it. `mistakes` is
   (images, labels, predictions) of the first misclassified examples, at
-  most cifar10_figures.MAX_MISTAKES, for the pictures.
+  most figures.MAX_MISTAKES, for the pictures.
   """
 
   @property
@@ -154,7 +155,7 @@ def evaluate(checkpoint, graph_outputs, config=None):
   """
   images, labels, predictions, saver, var_map = graph_outputs
   with tf.compat.v1.Session(config=config) as sess:
-    cifar10_checkpoint.restore(sess, saver, var_map, checkpoint)
+    checkpoints.restore(sess, saver, var_map, checkpoint)
     step = int(sess.run(tf.compat.v1.train.get_global_step()))
     start = time.time()
     confusion = confusion_matrix([], [])
@@ -179,7 +180,7 @@ def evaluate(checkpoint, graph_outputs, config=None):
 class _Mistakes(object):
   """Keeps the first misclassified examples of an evaluation."""
 
-  def __init__(self, limit=cifar10_figures.MAX_MISTAKES):
+  def __init__(self, limit=figures.MAX_MISTAKES):
     self._limit = limit
     self._kept = []
 
@@ -274,11 +275,11 @@ def report(results, writer):
       summary.value.add(tag='%s/%s' % (PRECISION_TAG, name),
                         simple_value=correct / float(total))
   summary.value.extend([
-      cifar10_figures.image_summary_value(
-          CONFUSION_TAG, cifar10_figures.confusion_heat_map(
+      figures.image_summary_value(
+          CONFUSION_TAG, figures.confusion_heat_map(
               results.confusion, CLASS_NAMES)),
-      cifar10_figures.image_summary_value(
-          MISTAKES_TAG, cifar10_figures.mistakes_grid(
+      figures.image_summary_value(
+          MISTAKES_TAG, figures.mistakes_grid(
               *results.mistakes, class_names=CLASS_NAMES))])
   writer.add_summary(summary, results.step)
   writer.flush()
@@ -294,7 +295,7 @@ def _evaluate_or_skip(checkpoint, graph_outputs, writer, config):
   """
   try:
     report(evaluate(checkpoint, graph_outputs, config), writer)
-  except cifar10_checkpoint.UnreadableCheckpointError as e:
+  except checkpoints.UnreadableCheckpointError as e:
     if FLAGS.run_once:
       raise
     print('WARNING: %s; skipping it.' % e, flush=True)
@@ -306,7 +307,7 @@ def run_eval():
       FLAGS.checkpoint_dir, cifar10_models.requested()[0], FLAGS.use_fp16)
   with tf.Graph().as_default() as graph:
     graph_outputs = build_eval_graph(model, recipe)
-    config = cifar10_devices.session_config_from_flags()
+    config = devices.session_config_from_flags()
     graph.finalize()
     evaluated = None
     waiting_said = False
@@ -314,9 +315,9 @@ def run_eval():
     writer = None
     while True:
       if FLAGS.run_once:
-        checkpoint = cifar10_checkpoint.require_latest(FLAGS.checkpoint_dir)
+        checkpoint = checkpoints.require_latest(FLAGS.checkpoint_dir)
       else:
-        checkpoint = cifar10_checkpoint.latest(FLAGS.checkpoint_dir)
+        checkpoint = checkpoints.latest(FLAGS.checkpoint_dir)
       if checkpoint is None and not waiting_said:
         print('No checkpoint in %s yet; waiting for one.' %
               FLAGS.checkpoint_dir, flush=True)
@@ -338,9 +339,9 @@ def main(unused_argv):
     run_eval()
   except KeyboardInterrupt:
     print('Stopped.')
-    return cifar10_cli.SIGNAL_EXIT_BASE + signal.SIGINT
+    return cli.SIGNAL_EXIT_BASE + signal.SIGINT
   return 0
 
 
 if __name__ == '__main__':
-  cifar10_cli.run(main)
+  cli.run(main)

@@ -31,10 +31,10 @@ import re
 
 import numpy as np
 
-import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
+import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 import tensorflow as tf
 
-from cifar10_cli import UserError
+from cifar10_lib.cli import UserError
 
 # Images are cropped from 32x32 to this size, as in the tutorial.
 IMAGE_SIZE = 24

@@ -24,12 +24,13 @@ import functools
 import posixpath
 
 from absl import flags
-import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
+import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 import tensorflow as tf
 
 import cifar10
-import cifar10_cli
-import cifar10_cluster
+from cifar10_lib import cli
+from cifar10_lib import cluster
+from cifar10_lib import devices
 import cifar10_models
 import cifar10_train
 from cifar10_models import recipe as recipes
@@ -185,33 +186,33 @@ def tower_model(next_batch, global_step, devices, batch_size,
 
 
 def main(unused_argv):
-  cluster = cifar10_cluster.from_flags()
-  if cluster is not None and cluster.job_name == 'ps':
-    return cifar10_cluster.run_ps(cluster)
+  task = cluster.from_flags()
+  if task is not None and task.job_name == 'ps':
+    return cluster.run_ps(task)
   cifar10.prepare_data()
-  devices, cpu_devices = tower_devices(FLAGS.num_gpus)
+  towers, cpu_devices = tower_devices(FLAGS.num_gpus)
   # Synchronous updates train on every worker's examples at once.
-  workers_per_update = cluster.num_workers if cluster and cluster.sync else 1
-  plan = cifar10_train.plan_from_flags(len(devices), workers_per_update)
-  examples_per_step = plan.batch_size * len(devices)
+  workers_per_update = task.num_workers if task and task.sync else 1
+  plan = cifar10_train.plan_from_flags(len(towers), workers_per_update)
+  examples_per_step = plan.batch_size * len(towers)
   config = cifar10_train.session_config(cpu_devices)
   build = functools.partial(
       tower_model, batch_size=plan.batch_size, use_fp16=FLAGS.use_fp16,
       model=plan.model, recipe=plan.recipe)
-  if cluster is None:
+  if task is None:
     return cifar10_train.run_training(
-        functools.partial(build, devices=devices), plan, examples_per_step,
+        functools.partial(build, devices=towers), plan, examples_per_step,
         config)
   build = functools.partial(
-      build, devices=cluster.tower_devices(devices),
+      build, devices=task.tower_devices(towers),
       examples_per_update=examples_per_step * workers_per_update,
-      device_fn=cluster.tower_device_fn, apply_fn=cluster.apply_gradients)
-  server = cluster.start_server(
-      cifar10_devices.session_config_from_flags(cpu_devices))
+      device_fn=task.tower_device_fn, apply_fn=task.apply_gradients)
+  server = task.start_server(
+      devices.session_config_from_flags(cpu_devices))
   return cifar10_train.run_training(
-      build, plan, examples_per_step, cluster.session_config(config),
-      cluster, server.target)
+      build, plan, examples_per_step, task.session_config(config),
+      task, server.target)
 
 
 if __name__ == '__main__':
-  cifar10_cli.run(main)
+  cli.run(main)

@@ -30,16 +30,17 @@ import sys
 import tempfile
 
 from absl import flags
-import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
+import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
+from cifar10_lib import devices
 import numpy as np
 import tensorflow as tf
 
 import cifar10
-import cifar10_checkpoint
-import cifar10_cli
+from cifar10_lib import checkpoints
+from cifar10_lib import cli
 import cifar10_input
 import cifar10_models
-from cifar10_cli import UserError
+from cifar10_lib.cli import UserError
 
 FLAGS = flags.FLAGS
 
@@ -144,9 +145,9 @@ def build_classifier(model=None, recipe=None, use_fp16=False):
 
 
 def _restore_newest(sess, recipe):
-  checkpoint = cifar10_checkpoint.require_latest(FLAGS.checkpoint_dir)
+  checkpoint = checkpoints.require_latest(FLAGS.checkpoint_dir)
   var_map = cifar10.variables_to_restore(recipe.moving_average_decay)
-  cifar10_checkpoint.restore(sess, tf.compat.v1.train.Saver(var_map),
+  checkpoints.restore(sess, tf.compat.v1.train.Saver(var_map),
                              var_map, checkpoint)
   return checkpoint
 
@@ -210,14 +211,14 @@ def main(argv):
   with tf.Graph().as_default():
     encoded, outputs = build_classifier(model, recipe, FLAGS.use_fp16)
     with tf.compat.v1.Session(
-        config=cifar10_devices.session_config_from_flags()) as sess:
+        config=devices.session_config_from_flags()) as sess:
       checkpoint = _restore_newest(sess, recipe)
       print('Classifying with %s.' % checkpoint, flush=True)
       failed = classify(sess, encoded, outputs, paths)
       if FLAGS.export_dir:
         export(sess, encoded, outputs, FLAGS.export_dir)
-  return cifar10_cli.USER_ERROR_EXIT if failed else 0
+  return cli.USER_ERROR_EXIT if failed else 0
 
 
 if __name__ == '__main__':
-  cifar10_cli.run(main, takes_arguments=True)
+  cli.run(main, takes_arguments=True)

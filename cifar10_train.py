@@ -26,17 +26,18 @@ import signal
 import time
 
 from absl import flags
-import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
+import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
+from cifar10_lib import devices
 import tensorflow as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
 
 import cifar10
-import cifar10_checkpoint
-import cifar10_cli
-import cifar10_cluster  # pylint: disable=unused-import (flags it reads)
+from cifar10_lib import checkpoints
+from cifar10_lib import cli
+from cifar10_lib import cluster
 import cifar10_input
 import cifar10_models
-from cifar10_cli import UserError
+from cifar10_lib.cli import UserError
 from cifar10_models import recipe as recipes
 
 FLAGS = flags.FLAGS
@@ -89,11 +90,11 @@ def session_config(cpu_devices=1):
     cpu_devices: how many logical CPU devices to create, for towers on a
       machine without enough GPUs.
   """
-  config = cifar10_devices.session_config(
+  config = devices.session_config(
       FLAGS.gpu_memory_fraction, FLAGS.use_gpu, cpu_devices,
       FLAGS.log_device_placement)
   if FLAGS.bf16:
-    print(cifar10_devices.bf16_plan(), flush=True)
+    print(devices.bf16_plan(), flush=True)
     use_bf16(config)
   return config
 
@@ -213,7 +214,7 @@ def _prepare_train_dir(train_dir):
     raise UserError('train_dir %s is a file, not a folder: pass '
                     '--train_dir=DIR' % train_dir)
   os.makedirs(train_dir, exist_ok=True)
-  cifar10_checkpoint.claim(train_dir)
+  checkpoints.claim(train_dir)
 
 
 def _restore_or_initialize(sess, saver, var_map, init_op, global_step):
@@ -222,8 +223,8 @@ def _restore_or_initialize(sess, saver, var_map, init_op, global_step):
   Returns:
     The global step training continues from.
   """
-  cifar10_checkpoint.remove_partial(FLAGS.train_dir)
-  checkpoint = cifar10_checkpoint.restore_newest(sess, saver, var_map,
+  checkpoints.remove_partial(FLAGS.train_dir)
+  checkpoint = checkpoints.restore_newest(sess, saver, var_map,
                                                  FLAGS.train_dir)
   if checkpoint is None:
     sess.run(init_op)
@@ -266,7 +267,7 @@ def run_training(build_train_op, plan, examples_per_step, config,
     examples_per_step: examples one step of this process trains on, for
       examples/sec.
     config: tf.compat.v1.ConfigProto for the session.
-    cluster: a cifar10_cluster.Cluster for a worker task, None on one
+    cluster: a cluster.Cluster for a worker task, None on one
       machine. Only the chief (worker 0) restores, saves and writes
       summaries; the others wait for it to initialize the model.
     target: the session target, this task's server on a cluster.
@@ -326,9 +327,9 @@ def run_training(build_train_op, plan, examples_per_step, config,
       cluster.join()
   if stop.signum is not None:
     print('Stopped by signal %d at step %d; newest checkpoint: %s.' %
-          (stop.signum, step, cifar10_checkpoint.latest(FLAGS.train_dir)),
+          (stop.signum, step, checkpoints.latest(FLAGS.train_dir)),
           flush=True)
-    return cifar10_cli.SIGNAL_EXIT_BASE + stop.signum
+    return cli.SIGNAL_EXIT_BASE + stop.signum
   return 0
 
 
@@ -461,7 +462,7 @@ def _loop(sess, ops, writer, saver, step, max_steps, examples_per_step,
 
 
 def _save(sess, saver, step):
-  cifar10_checkpoint.save(sess, saver, FLAGS.train_dir, step,
+  checkpoints.save(sess, saver, FLAGS.train_dir, step,
                           FLAGS.keep_checkpoint_max)
 
 
@@ -476,4 +477,4 @@ def main(unused_argv):
 
 
 if __name__ == '__main__':
-  cifar10_cli.run(main)
+  cli.run(main)

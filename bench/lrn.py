@@ -22,7 +22,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
+import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
+from cifar10_lib import devices
 import tensorflow as tf
 
 import cifar10
@@ -66,7 +67,7 @@ def main():
   parser.add_argument('--steps', type=int, default=40)
   parser.add_argument('--rounds', type=int, default=3)
   args = parser.parse_args()
-  print(cifar10_devices.describe(), flush=True)
+  print(devices.describe(), flush=True)
   rates = {name: [] for name in KERNELS}
   for _ in range(args.rounds):
     for name in KERNELS:

@@ -28,7 +28,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
+import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
+from cifar10_lib import devices
 import tensorflow as tf
 
 import cifar10
@@ -128,7 +129,7 @@ def main():
   parser.add_argument('--steps', type=int, default=20)
   parser.add_argument('--batch_size', type=int, default=128)
   args = parser.parse_args()
-  print(cifar10_devices.describe(), flush=True)
+  print(devices.describe(), flush=True)
   with tempfile.TemporaryDirectory() as scratch:
     data_dir = args.data_dir or make_data_dir(scratch, train_per_file=2000)
     cifar10_train.FLAGS([sys.argv[0], '--batch_size=%d' % args.batch_size])

@@ -38,7 +38,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
+import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
+from cifar10_lib import devices
 import tensorflow as tf
 
 import cifar10
@@ -104,7 +105,7 @@ def gemm_flops_with_onednn(enabled):
   setting needs a process of its own.
   """
   env = dict(os.environ)
-  env[cifar10_devices.ONEDNN_VARIABLE] = '1' if enabled else '0'
+  env[devices.ONEDNN_VARIABLE] = '1' if enabled else '0'
   result = subprocess.run([sys.executable, __file__, '--gemm_only'], env=env,
                           capture_output=True, text=True, check=True)
   return float(result.stdout.split()[-1])
@@ -121,7 +122,7 @@ def machine_gemm_flops():
   Returns:
     {True: FLOP/s with oneDNN, False: without}.
   """
-  here = cifar10_devices.onednn_enabled()
+  here = devices.onednn_enabled()
   return {here: gemm_flops_here(),
           not here: gemm_flops_with_onednn(not here)}
 
@@ -205,7 +206,7 @@ def main():
     print(gemm_flops_here())
     return
 
-  print(cifar10_devices.describe())
+  print(devices.describe())
   gemm = machine_gemm_flops()
   macs, per_example = training_flops_per_example()
   with tempfile.TemporaryDirectory() as scratch:
@@ -221,7 +222,7 @@ def main():
   ceiling = flops / per_example
   train_rate = statistics.median(rates[args.warmup_lines:])
   anchor = TUTORIAL_EVAL_RATE[
-      'AVX-512' if 'AVX-512' in cifar10_devices.instruction_sets() else 'AVX2']
+      'AVX-512' if 'AVX-512' in devices.instruction_sets() else 'AVX2']
 
   print('fp32 GEMM: %.1f GFLOP/s (oneDNN on %.1f, off %.1f)' %
         (flops / 1e9, gemm[True] / 1e9, gemm[False] / 1e9))

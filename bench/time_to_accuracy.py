@@ -29,7 +29,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
+import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
+from cifar10_lib import devices
 import cifar10_input
 import cifar10_models
 # pylint: enable=g-import-not-at-top,wrong-import-position
@@ -60,7 +61,7 @@ def main():
   parser.add_argument('extra', nargs='*', help='more flags for the trainer, '
                       'after --, e.g. -- --bf16')
   args = parser.parse_args()
-  print(cifar10_devices.describe(), flush=True)
+  print(devices.describe(), flush=True)
   model = cifar10_models.get(args.model)
   epochs = args.epochs or model.recipe.epochs or 256.0
   batch = model.recipe.batch_size

@@ -27,15 +27,16 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
-import cifar10_cluster
+import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
+from cifar10_lib import devices
+from cifar10_lib import cluster
 import cifar10_models
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 # name -> (script, extra flags[, environment variables]).
 VARIANTS = {
     'single': ('cifar10_train.py', []),
-    # TensorFlow's own default on CPUs without AVX-512 (cifar10_devices).
+    # TensorFlow's own default on CPUs without AVX-512 (cifar10_lib.devices).
     'onednn_off': ('cifar10_train.py', [], {'TF_ENABLE_ONEDNN_OPTS': '0'}),
     'towers2': ('cifar10_multi_gpu_train.py', ['--num_gpus=2']),
     'nosummary': ('cifar10_train.py', ['--summary_steps=0']),
@@ -69,7 +70,7 @@ def _tasks(name, flags):
   """The command-line flags of each process a variant runs."""
   if not name.startswith('cluster'):
     return [flags]
-  ps, w0, w1 = cifar10_cluster.free_local_ports(3)
+  ps, w0, w1 = cluster.free_local_ports(3)
   hosts = ['--ps_hosts=127.0.0.1:%d' % ps,
            '--worker_hosts=127.0.0.1:%d,127.0.0.1:%d' % (w0, w1)]
   ps_flags = [f.replace('worker', 'ps') if f == '--job_name=worker' else f
@@ -112,7 +113,7 @@ def main():
   parser.add_argument('--warmup_lines', type=int, default=3)
   parser.add_argument('--variants', default='single,towers2')
   args = parser.parse_args()
-  print(cifar10_devices.describe(), flush=True)
+  print(devices.describe(), flush=True)
   names = args.variants.split(',')
   unknown = set(names) - set(VARIANTS)
   if unknown:

@@ -26,7 +26,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
+import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
+from cifar10_lib import devices
 import tensorflow as tf
 
 import cifar10
@@ -72,7 +73,7 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--rounds', type=int, default=5)
   args = parser.parse_args()
-  print(cifar10_devices.describe())
+  print(devices.describe())
   rng = np.random.RandomState(0)
   images = rng.randint(0, 256, size=(BATCH, 32, 32, 3)).astype(np.uint8)
   activations = np.maximum(rng.normal(size=(BATCH, 24, 24, 64)),

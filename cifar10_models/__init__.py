@@ -18,8 +18,8 @@ import tempfile
 from absl import flags
 
 import cifar10
-import cifar10_checkpoint
-from cifar10_cli import UserError
+from cifar10_lib import checkpoints
+from cifar10_lib.cli import UserError
 from cifar10_models import alexnet
 from cifar10_models import inception
 from cifar10_models import layers
@@ -150,7 +150,7 @@ def _checkpoints_model(directory):
   Folders written before models were recorded hold the tutorial's model.
   """
   record = read_record(directory) if os.path.isdir(directory) else None
-  if record is None and cifar10_checkpoint.latest(directory):
+  if record is None and checkpoints.latest(directory):
     return MODELS[TUTORIAL], recipes.TUTORIAL
   return record
 

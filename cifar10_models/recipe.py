@@ -31,7 +31,7 @@ The zoo's recipes follow what the field converged on for CIFAR-10:
 import collections
 import math
 
-import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
+import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 import tensorflow as tf
 
 import cifar10

@@ -18,7 +18,7 @@ sys.path.insert(0, ROOT)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 # First, as in the scripts, so that tests run TensorFlow as the scripts do.
-import cifar10_devices  # pylint: disable=unused-import
+import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 import cifar10_input
 # pylint: enable=g-import-not-at-top,wrong-import-position
 

@@ -1,4 +1,4 @@
-"""Tests of cifar10_devices: oneDNN on before TensorFlow loads, the user's word
+"""Tests of cifar10_lib.devices: oneDNN on before TensorFlow loads, the user's word
 kept, GPU memory taken as needed, what --bf16 says."""
 
 import os
@@ -9,7 +9,7 @@ import sys
 import pytest
 import tensorflow as tf
 
-import cifar10_devices
+from cifar10_lib import devices
 from conftest import ROOT
 
 # Runs a script until it makes its session, then prints the value the
@@ -50,9 +50,9 @@ runpy.run_path(sys.argv[0], run_name='__main__')
 def _run_to_session(script, onednn_variable, *flags):
   """(variable at TensorFlow's import, oneDNN on?, session ConfigProto)."""
   env = dict(os.environ)
-  env.pop(cifar10_devices.ONEDNN_VARIABLE, None)
+  env.pop(devices.ONEDNN_VARIABLE, None)
   if onednn_variable is not None:
-    env[cifar10_devices.ONEDNN_VARIABLE] = onednn_variable
+    env[devices.ONEDNN_VARIABLE] = onednn_variable
   result = subprocess.run(
       [sys.executable, '-c', _RUN_TO_SESSION, os.path.join(ROOT, script)] +
       list(flags), cwd=ROOT, env=env, capture_output=True, text=True,
@@ -123,13 +123,13 @@ def test_the_users_own_onednn_setting_is_kept(data_dir, tmp_path):
 ])
 def test_bf16_says_what_it_does_on_this_cpu(monkeypatch, onednn, sets,
                                             expected):
-  monkeypatch.setattr(cifar10_devices, 'onednn_enabled', lambda: onednn)
-  monkeypatch.setattr(cifar10_devices, 'instruction_sets', lambda: sets)
-  assert re.search(expected, cifar10_devices.bf16_plan())
+  monkeypatch.setattr(devices, 'onednn_enabled', lambda: onednn)
+  monkeypatch.setattr(devices, 'instruction_sets', lambda: sets)
+  assert re.search(expected, devices.bf16_plan())
 
 
 def test_describe_names_the_cpu_and_the_settings():
-  line = cifar10_devices.describe()
-  assert cifar10_devices.cpu_model() in line
+  line = devices.describe()
+  assert devices.cpu_model() in line
   assert re.search(r'oneDNN (on|off) \(TF_ENABLE_ONEDNN_OPTS=', line)
   assert 'intra-op threads' in line and 'inter-op threads' in line

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import cifar10_cluster
+from cifar10_lib.cluster import free_local_ports
 from conftest import ROOT
 from test_scripts import (PRECISION_LINE, TRAIN_LINE, _assert_ok, _eval,
                           _one_line_error)
@@ -37,7 +37,7 @@ class _Cluster(object):
   """Starts tasks of a 1-ps, 2-worker cluster; kills them all at the end."""
 
   def __init__(self, data_dir, train_dir, *flags):
-    ps, w0, w1 = cifar10_cluster.free_local_ports(3)
+    ps, w0, w1 = free_local_ports(3)
     self.workers = ['127.0.0.1:%d' % w0, '127.0.0.1:%d' % w1]
     self.hosts = ['--ps_hosts=127.0.0.1:%d' % ps,
                   '--worker_hosts=' + ','.join(self.workers)]

@@ -13,7 +13,7 @@ import pytest
 
 import cifar10
 import cifar10_input
-from cifar10_cli import UserError
+from cifar10_lib.cli import UserError
 from conftest import make_data_dir, to_python_version
 
 

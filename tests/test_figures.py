@@ -3,7 +3,7 @@
 import numpy as np
 
 import cifar10_eval
-import cifar10_figures as figures
+from cifar10_lib import figures
 import cifar10_input
 
 NAMES = cifar10_input.CLASS_NAMES

@@ -5,8 +5,8 @@ import pytest
 import tensorflow as tf
 
 import cifar10
-import cifar10_checkpoint
-import cifar10_devices
+from cifar10_lib import checkpoints
+from cifar10_lib import devices
 import cifar10_train
 
 EXPECTED_VARIABLES = {
@@ -148,7 +148,7 @@ def test_eval_restores_the_averages_not_the_raw_weights(tmp_path):
     var_map = cifar10.variables_to_restore()
     saver = tf.compat.v1.train.Saver(var_map)
     with tf.compat.v1.Session() as sess:
-      cifar10_checkpoint.restore(sess, saver, var_map, prefix + '-3')
+      checkpoints.restore(sess, saver, var_map, prefix + '-3')
       restored = sess.run(_global_variable('softmax_linear/weights'))
   np.testing.assert_array_equal(restored, averaged)
 
@@ -230,7 +230,7 @@ def test_histogram_summary_counts_every_value(values, low, high):
     assert buckets[inside, 2].sum() >= 1
 
 
-@pytest.mark.skipif(not cifar10_devices.onednn_enabled(),
+@pytest.mark.skipif(not devices.onednn_enabled(),
                     reason='the bfloat16 rewrite is a oneDNN pass, and '
                     'TF_ENABLE_ONEDNN_OPTS=0 turned oneDNN off')
 def test_bf16_rewrite_runs_convolutions_in_bfloat16():

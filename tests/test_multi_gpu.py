@@ -9,7 +9,7 @@ import tensorflow as tf
 from tensorflow.python.framework import kernels
 
 import cifar10
-import cifar10_checkpoint
+from cifar10_lib import checkpoints
 import cifar10_multi_gpu_train
 import cifar10_train
 from conftest import run_script
@@ -74,7 +74,7 @@ def test_two_towers_step_equals_one_step_on_both_batches(tmp_path):
     assert sorted(var_map) == sorted(expected)
     saver = tf.compat.v1.train.Saver(var_map)
     with tf.compat.v1.Session(config=_config()) as sess:
-      cifar10_checkpoint.restore(sess, saver, var_map, checkpoint)
+      checkpoints.restore(sess, saver, var_map, checkpoint)
       sess.run(train_op)
       got = sess.run(var_map)
   assert got['global_step'] == 1

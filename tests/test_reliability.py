@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-import cifar10_checkpoint
+from cifar10_lib import checkpoints
 import cifar10_models
 from conftest import ROOT
 from test_scripts import (PRECISION_LINE, TRAIN_LINE, _assert_ok, _eval,
@@ -40,7 +40,7 @@ def _start_training(data_dir, train_dir, *flags, **popen_args):
       **popen_args)
 
 
-def _restore_each(checkpoints, model=cifar10_models.TUTORIAL):
+def _restore_each(prefixes, model=cifar10_models.TUTORIAL):
   """Restores every checkpoint into `model`'s training graph; returns their
   steps."""
   steps = []
@@ -51,8 +51,8 @@ def _restore_each(checkpoints, model=cifar10_models.TUTORIAL):
     var_map = {v.op.name: v for v in tf.compat.v1.global_variables()}
     saver = tf.compat.v1.train.Saver(var_map)
     with tf.compat.v1.Session() as sess:
-      for checkpoint in checkpoints:
-        cifar10_checkpoint.restore(sess, saver, var_map, checkpoint)
+      for checkpoint in prefixes:
+        checkpoints.restore(sess, saver, var_map, checkpoint)
         steps.append(int(sess.run(global_step)))
   return steps
 
@@ -91,14 +91,14 @@ def test_kill_9_at_random_moments_loses_at_most_one_save_interval(
     steps = [int(s) for s in TRAIN_LINE.findall(out)]
     last_seen = max(steps + [resumed or 0])
     # Every checkpoint left on disk is whole and restores.
-    found = cifar10_checkpoint.candidates(train_dir)
+    found = checkpoints.candidates(train_dir)
     assert _restore_each(found) == [int(p.rsplit('-', 1)[1]) for p in found]
 
   result = _train(data_dir, train_dir, *flags)
   _assert_ok(result)
   assert tf.train.latest_checkpoint(train_dir).endswith('model.ckpt-80')
   assert not glob.glob(os.path.join(train_dir, '.partial-*'))
-  found = cifar10_checkpoint.candidates(train_dir)
+  found = checkpoints.candidates(train_dir)
   assert _restore_each(found)[0] == 80
   result = _eval(data_dir, train_dir)
   _assert_ok(result)
@@ -118,26 +118,26 @@ def test_a_kill_while_rotating_never_leaves_an_index_without_data(
     saver = tf.compat.v1.train.Saver(max_to_keep=0)
     with tf.compat.v1.Session() as sess:
       sess.run(tf.compat.v1.global_variables_initializer())
-      cifar10_checkpoint.save(sess, saver, directory, 1, keep=1)
+      checkpoints.save(sess, saver, directory, 1, keep=1)
       remove = os.remove
 
       def remove_then_die(path):
         remove(path)
         raise _Killed()
 
-      monkeypatch.setattr(cifar10_checkpoint.os, 'remove', remove_then_die)
+      monkeypatch.setattr(checkpoints.os, 'remove', remove_then_die)
       # Whatever order the file system lists them in: sorted, the data file
       # comes before the index.
       listing = glob.glob
-      monkeypatch.setattr(cifar10_checkpoint.glob, 'glob',
+      monkeypatch.setattr(checkpoints.glob, 'glob',
                           lambda pattern: sorted(listing(pattern)))
       with pytest.raises(_Killed):
-        cifar10_checkpoint.save(sess, saver, directory, 2, keep=1)
+        checkpoints.save(sess, saver, directory, 2, keep=1)
   left = sorted(os.listdir(directory))
   # Step 1's index went first; its data file is left, found by no search.
   assert 'model.ckpt-1.index' not in left
   assert 'model.ckpt-1.data-00000-of-00001' in left
-  assert cifar10_checkpoint.candidates(directory) == [
+  assert checkpoints.candidates(directory) == [
       os.path.join(directory, 'model.ckpt-2')]
 
 
@@ -182,7 +182,7 @@ def test_eval_watching_training_never_crashes_or_repeats(data_dir, tmp_path):
   assert len(set(evaluated)) == len(evaluated), evaluated
   assert evaluated[-1] == 'model.ckpt-150'
   # Training deleted old checkpoints meanwhile; only 2 are left.
-  assert len(cifar10_checkpoint.candidates(train_dir)) == 2
+  assert len(checkpoints.candidates(train_dir)) == 2
 
 
 def _events_mention(eval_dir, step):
@@ -232,7 +232,7 @@ def test_disk_full_while_saving_keeps_the_previous_checkpoint(data_dir,
     _one_line_error(result, r'could not write checkpoint \S+model.ckpt-10 '
                     r'\(.*\); the previous checkpoint \S+model.ckpt-5 is '
                     r'intact')
-    assert cifar10_checkpoint.candidates(train_dir) == [
+    assert checkpoints.candidates(train_dir) == [
         os.path.join(train_dir, 'model.ckpt-5')]
     assert _restore_each([tf.train.latest_checkpoint(train_dir)]) == [5]
     assert not glob.glob(os.path.join(train_dir, '.partial-*'))
@@ -267,9 +267,9 @@ def test_damaged_newest_checkpoint_is_named_skipped_and_kept(data_dir,
   assert RESUME_LINE.search(result.stdout).group(1) == '5'
   # The damaged files were set aside, not deleted or overwritten.
   for path in damaged:
-    assert os.path.exists(path + cifar10_checkpoint.SET_ASIDE_SUFFIX), path
+    assert os.path.exists(path + checkpoints.SET_ASIDE_SUFFIX), path
   assert tf.train.latest_checkpoint(train_dir).endswith('model.ckpt-15')
-  assert _restore_each(cifar10_checkpoint.candidates(train_dir), model) == [
+  assert _restore_each(checkpoints.candidates(train_dir), model) == [
       15, 10, 5]
 
 
@@ -278,7 +278,7 @@ def test_no_readable_checkpoint_is_said_and_nothing_is_deleted(data_dir,
   train_dir = str(tmp_path / 'train')
   _assert_ok(_train(data_dir, train_dir, '--max_steps=4',
                     '--save_checkpoint_steps=2', '--save_checkpoint_secs=0'))
-  for checkpoint in cifar10_checkpoint.candidates(train_dir):
+  for checkpoint in checkpoints.candidates(train_dir):
     _truncate_data(checkpoint)
   before = sorted(os.listdir(train_dir))
   _one_line_error(_train(data_dir, train_dir, '--max_steps=8'),
@@ -323,6 +323,6 @@ def test_second_trainer_on_a_folder_is_refused_until_the_first_dies(
 
 
 def test_a_claim_is_kept_once_per_process_and_writes_nothing(tmp_path):
-  cifar10_checkpoint.claim(str(tmp_path))
-  cifar10_checkpoint.claim(str(tmp_path / '.'))  # no conflict with itself
+  checkpoints.claim(str(tmp_path))
+  checkpoints.claim(str(tmp_path / '.'))  # no conflict with itself
   assert os.listdir(str(tmp_path)) == []

@@ -187,11 +187,11 @@ def test_use_fp16_trains_and_evaluates_in_float16(data_dir, tmp_path):
 _RAISE = r'''
 import sys
 sys.path.insert(0, %r)
-import cifar10_cli
+from cifar10_lib import cli
 import tensorflow as tf
 def main(argv):
   raise %s
-cifar10_cli.run(main)
+cli.run(main)
 '''
 
 

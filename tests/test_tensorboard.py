@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 import cifar10_eval
-import cifar10_figures
+from cifar10_lib import figures
 import cifar10_input
 from test_scripts import _assert_ok, _eval, _train
 
@@ -164,13 +164,13 @@ def test_tensorboard_serves_all_training_and_eval_data(data_dir, tmp_path):
                             entries[0]['query'])
       assert png[:8] == b'\x89PNG\r\n\x1a\n'
       sizes[tag] = struct.unpack('>II', png[16:24])
-    heat_map = cifar10_figures.confusion_heat_map(np.eye(10), NAMES)
+    heat_map = figures.confusion_heat_map(np.eye(10), NAMES)
     assert sizes[cifar10_eval.CONFUSION_TAG] == heat_map.shape[1::-1]
     # The grid holds the eval's mistakes (as many as it printed, up to the
     # limit): its size is that of a grid of that many eval-sized images.
-    shown = min(examples - right, cifar10_figures.MAX_MISTAKES)
+    shown = min(examples - right, figures.MAX_MISTAKES)
     size = cifar10_input.IMAGE_SIZE
-    grid = cifar10_figures.mistakes_grid(
+    grid = figures.mistakes_grid(
         np.zeros([shown, size, size, 3]), [0] * shown, [1] * shown, NAMES)
     assert sizes[cifar10_eval.MISTAKES_TAG] == grid.shape[1::-1]
     graphs = board.get('plugin/graphs/info')

@@ -12,7 +12,6 @@ import signal
 import sys
 
 from absl import app
-import cifar10_devices  # pylint: disable=unused-import (before TensorFlow)
 import tensorflow as tf
 
 # Exit status for problems the user can fix (bad flags exit 1 through absl).

@@ -24,11 +24,11 @@ import threading
 import time
 
 from absl import flags
-import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
+from cifar10_lib import devices
 import tensorflow as tf
 
 import cifar10
-from cifar10_cli import UserError
+from cifar10_lib.cli import UserError
 
 FLAGS = flags.FLAGS
 
@@ -143,7 +143,7 @@ class Cluster(object):
     """Starts this task's gRPC server; a port in use is one clear line.
 
     Args:
-      config: the devices' options (cifar10_devices.session_config): the
+      config: the devices' options (devices.session_config): the
         server owns the devices, so its options decide GPU memory.
     """
     host, _, port = self.address.rpartition(':')
@@ -374,7 +374,7 @@ def run_ps(cluster):
   # The variables live on the CPU: a ps task that saw a GPU would only
   # take memory from the worker beside it.
   server = cluster.start_server(
-      cifar10_devices.session_config(use_gpu=False))
+      devices.session_config(use_gpu=False))
   print('ps task %d serving at %s; waiting for %d workers.' %
         (cluster.task_index, cluster.address, cluster.num_workers),
         flush=True)

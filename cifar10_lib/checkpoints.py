@@ -27,11 +27,10 @@ import re
 import shutil
 import socket
 
-import cifar10_devices  # Before TensorFlow: it sets TensorFlow's CPU options.
 from google.protobuf import text_format
 import tensorflow as tf
 
-from cifar10_cli import UserError
+from cifar10_lib.cli import UserError
 
 BASENAME = 'model.ckpt'
 PARTIAL_PREFIX = '.partial-'
