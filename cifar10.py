@@ -17,19 +17,9 @@ Summary of the functions:
 The graph is built with tf.compat.v1 (graph mode) on TensorFlow 2.x. All
 variables come from `tf.compat.v1.get_variable` under a variable scope per
 layer, so that several towers (cifar10_multi_gpu_train.py) can share them.
-This module also fetches the data set (`maybe_download_and_extract`).
+Summaries are cifar10_lib.summaries'; the download is cifar10_lib.download's
+(`maybe_download_and_extract`, also importable from here as in the tutorial).
 """
-
-import contextlib
-import hashlib
-import os
-import re
-import shutil
-import sys
-import tarfile
-import tempfile
-import urllib.error
-import urllib.request
 
 from absl import flags
 import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
@@ -37,7 +27,9 @@ import numpy as np
 import tensorflow as tf
 
 import cifar10_input
-from cifar10_lib.cli import UserError
+from cifar10_lib import summaries
+# The tutorial's cifar10.maybe_download_and_extract, here with arguments.
+from cifar10_lib.download import maybe_download_and_extract  # noqa: F401
 
 # Flags that both training and evaluation read.
 flags.DEFINE_integer('batch_size', 128, 'Number of images to process in a '
@@ -76,7 +68,7 @@ WEIGHT_DECAY = 0.004              # L2 weight decay of local3 and local4.
 
 # Multi-tower training names each tower's ops with this prefix; summaries
 # drop it so that all towers report under the same tags.
-TOWER_NAME = 'tower'
+TOWER_NAME = summaries.TOWER_NAME
 
 # The collection that holds the loss terms the total loss sums up.
 LOSSES_COLLECTION = 'losses'
@@ -86,128 +78,6 @@ LRN_DEPTH_RADIUS = 4
 LRN_BIAS = 1.0
 LRN_ALPHA = 0.001 / 9.0
 LRN_BETA = 0.75
-
-DATA_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz'
-DATA_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530'
-DATA_ARCHIVE = 'cifar-10-binary.tar.gz'
-# The official Python version, read when a user has it instead; never
-# downloaded (the binary version is what --download fetches).
-PYTHON_DATA_MD5 = 'c58f30108f718f92721af3b95e74349a'
-PYTHON_DATA_ARCHIVE = 'cifar-10-python.tar.gz'
-
-
-# Buckets of the histogram summaries, as many as TF2's tf.summary.histogram.
-HISTOGRAM_BUCKETS = 30
-
-# The name scope of the ops that only summaries need, so that a profile
-# (bench/profile_step.py) and the graph tab can tell them apart.
-SUMMARY_SCOPE = 'summary'
-# Where summary ops run: some have only CPU kernels (PNG encoding, string
-# formatting, the summary protos), and they run one step in a hundred, so a
-# GPU is best left to the model.
-SUMMARY_DEVICE = '/cpu:0'
-
-
-def summary_tag(name):
-  """Removes the `tower_N/` prefix so that all towers share one tag."""
-  return re.sub(r'^%s_[0-9]+/' % TOWER_NAME, '', name)
-
-
-def _add_summary(summary):
-  tf.compat.v1.add_to_collection(tf.compat.v1.GraphKeys.SUMMARIES, summary)
-  return summary
-
-
-@contextlib.contextmanager
-def _summary_ops():
-  """Builds the ops inside in SUMMARY_SCOPE, on SUMMARY_DEVICE."""
-  with tf.name_scope(SUMMARY_SCOPE), tf.device(SUMMARY_DEVICE):
-    yield
-
-
-# The summary helpers below write exactly the tag they are given.
-# tf.compat.v1.summary.* prefix the current name scope (tower_0/...) and
-# rewrite tags with spaces or parentheses ('cross_entropy (raw)' becomes
-# 'cross_entropy__raw_'); the raw ops keep the tags the tutorial's users know.
-
-
-def scalar_summary(tag, value):
-  """Adds a scalar summary tagged exactly `tag`."""
-  with tf.device(SUMMARY_DEVICE):
-    return _add_summary(tf.raw_ops.ScalarSummary(tags=tag, values=value))
-
-
-def histogram_summary(tag, values):
-  """Adds a histogram summary tagged exactly `tag`.
-
-  It is written in the format of TF2's tf.summary.histogram, which
-  TensorBoard's histogram and distribution tabs read like the legacy one:
-  HISTOGRAM_BUCKETS equal buckets from the minimum to the maximum, counted
-  by one vectorized op. The legacy HistogramSummary op looks up each value
-  among 1,500 bucket edges: 0.24 s for conv1's 4.7M activations alone, and
-  all histograms together cost about 5% of training at one summary step
-  in 100; these cost a tenth of that.
-  """
-  with _summary_ops():
-    values = tf.cast(tf.reshape(values, [-1]), tf.float32)
-    low, high = tf.reduce_min(values), tf.reduce_max(values)
-    # All values equal (zero biases, say): one bucket of width 1 around them.
-    flat = tf.equal(low, high)
-    low = tf.where(flat, low - 0.5, low)
-    high = tf.where(flat, high + 0.5, high)
-    counts = tf.histogram_fixed_width(values, [low, high],
-                                      nbins=HISTOGRAM_BUCKETS)
-    low, high = tf.cast(low, tf.float64), tf.cast(high, tf.float64)
-    # (tf.linspace would do, but takes 17 ms per call to build.)
-    fractions = tf.range(1, HISTOGRAM_BUCKETS, dtype=tf.float64) / float(
-        HISTOGRAM_BUCKETS)
-    edges = tf.concat([[low], low + (high - low) * fractions, [high]], 0)
-    tensor = tf.stack([edges[:-1], edges[1:], tf.cast(counts, tf.float64)],
-                      axis=1)
-    return _add_summary(_plugin_summary(tag, tensor, 'histograms'))
-
-
-def _plugin_summary(tag, tensor, plugin_name):
-  """A summary op that writes `tensor` for TensorBoard's `plugin_name`."""
-  metadata = tf.compat.v1.SummaryMetadata(
-      plugin_data=tf.compat.v1.SummaryMetadata.PluginData(
-          plugin_name=plugin_name))
-  return tf.raw_ops.TensorSummaryV2(
-      tag=tag, tensor=tensor,
-      serialized_summary_metadata=metadata.SerializeToString())
-
-
-def image_summary(tag, images, max_images=3):
-  """Adds the first `max_images` float images as one summary tagged `tag`.
-
-  The legacy ImageSummary op would tag them '<tag>/image/0', ...; this
-  writes TensorBoard's image format (width, height, then PNGs), each image
-  stretched from its own minimum to maximum so that standardized inputs are
-  visible.
-  """
-  with _summary_ops():
-    shown = images[:max_images]
-    low = tf.reduce_min(shown, axis=[1, 2, 3], keepdims=True)
-    high = tf.reduce_max(shown, axis=[1, 2, 3], keepdims=True)
-    pixels = tf.cast(255.0 * (shown - low) / tf.maximum(high - low, 1e-6),
-                     tf.uint8)
-    pngs = tf.map_fn(tf.image.encode_png, pixels,
-                     fn_output_signature=tf.string)
-    shape = tf.shape(pixels)
-    tensor = tf.concat(
-        [tf.strings.as_string([shape[2], shape[1]]), pngs], axis=0)
-    return _add_summary(_plugin_summary(tag, tensor, 'images'))
-
-
-def activation_summary(x, layer):
-  """Adds a histogram and the fraction of zeros of a layer's activations.
-
-  A layer whose ReLUs are nearly all zero has stopped learning; these two
-  summaries show it, tagged '<layer>/activations' and '<layer>/sparsity'.
-  """
-  histogram_summary(layer + '/activations', x)
-  with _summary_ops():
-    scalar_summary(layer + '/sparsity', tf.nn.zero_fraction(x))
 
 
 def _variable(name, shape, stddev, dtype, wd=None):
@@ -252,7 +122,7 @@ def _conv(images, in_depth, out_depth, bias, scope):
     conv = tf.nn.conv2d(images, kernel, [1, 1, 1, 1], padding='SAME')
     biases = _biases([out_depth], bias, images.dtype)
     activation = tf.nn.relu(tf.nn.bias_add(conv, biases), name=var_scope.name)
-  activation_summary(activation, scope)
+  summaries.activation_summary(activation, scope)
   return conv, biases, activation
 
 
@@ -284,7 +154,7 @@ def _fully_connected(x, in_size, out_size, stddev, bias, wd, scope,
       activation = tf.nn.relu(pre_activation, name=var_scope.name)
     else:
       activation = tf.identity(pre_activation, name=var_scope.name)
-  activation_summary(activation, scope)
+  summaries.activation_summary(activation, scope)
   return activation
 
 
@@ -424,7 +294,7 @@ def learning_rate(global_step, examples_per_step):
   lr = tf.compat.v1.train.exponential_decay(
       INITIAL_LEARNING_RATE, global_step, decay_steps,
       LEARNING_RATE_DECAY_FACTOR, staircase=True)
-  scalar_summary('learning_rate', lr)
+  summaries.scalar_summary('learning_rate', lr)
   return lr
 
 
@@ -457,22 +327,22 @@ def add_loss_summaries(losses, global_step):
       LOSS_AVERAGE_DECAY, name='avg')
   update = averages.apply(losses)
   updates_made = tf.cast(global_step.read_value(), tf.float32) + 1.0
-  with tf.control_dependencies([update]), _summary_ops():
+  with tf.control_dependencies([update]), summaries.summary_ops():
     weight = 1.0 - tf.pow(LOSS_AVERAGE_DECAY, updates_made)
     for l in losses:
-      tag = summary_tag(l.op.name)
-      scalar_summary(tag + ' (raw)', l)
-      scalar_summary(tag, averages.average(l) / weight)
+      tag = summaries.summary_tag(l.op.name)
+      summaries.scalar_summary(tag + ' (raw)', l)
+      summaries.scalar_summary(tag, averages.average(l) / weight)
   return tf.group(update, updates_made)
 
 
 def add_weight_and_gradient_summaries(grads_and_vars):
   """Adds histograms of every trainable variable and of its gradient."""
   for var in tf.compat.v1.trainable_variables():
-    histogram_summary(var.op.name, var)
+    summaries.histogram_summary(var.op.name, var)
   for grad, var in grads_and_vars:
     if grad is not None:
-      histogram_summary(var.op.name + '/gradients', grad)
+      summaries.histogram_summary(var.op.name + '/gradients', grad)
 
 
 def variable_averages(global_step, decay=MOVING_AVERAGE_DECAY):
@@ -557,190 +427,3 @@ def variables_to_restore(moving_average_decay=MOVING_AVERAGE_DECAY):
   return averages.variables_to_restore()
 
 
-def prepare_data(eval_data=None):
-  """What the scripts call first: fetches the data as the flags say, checks it.
-
-  It runs before a script writes anything, so that a wrong --data_dir ends
-  the run with one line and leaves no folder or file behind.
-
-  Args:
-    eval_data: which files the script reads, as cifar10_input.data_files
-      takes it: None for training.
-  """
-  if flags.FLAGS.download:
-    maybe_download_and_extract(flags.FLAGS.data_dir, flags.FLAGS.data_url)
-  cifar10_input.data_files(flags.FLAGS.data_dir, eval_data)
-
-
-def maybe_download_and_extract(data_dir, url=None, md5=DATA_MD5,
-                               python_md5=PYTHON_DATA_MD5):
-  """Makes sure DATA_DIR holds CIFAR-10, downloading the binary one if need be.
-
-  Either version's folder is enough. Otherwise an archive the user put in
-  DATA_DIR is used: the binary one, or else the Python one
-  (cifar-10-python.tar.gz); with neither, the binary archive is
-  downloaded. The archive is downloaded to a temporary name, its MD5
-  checked, and its members checked before anything is extracted;
-  extraction goes to a temporary folder that is renamed into place only
-  when complete. An interrupted run thus never leaves files that a later
-  run would take for good data.
-
-  Args:
-    data_dir: the data folder; created if missing, and removed again if
-      the download into it fails.
-    url: where to fetch the archive; DATA_URL if None.
-    md5: the binary archive's expected MD5 hex digest.
-    python_md5: the Python archive's expected MD5 hex digest.
-
-  Raises:
-    UserError: the download failed, the archive is corrupt or unsafe, or
-      data_dir is not a folder.
-  """
-  if (os.path.isdir(cifar10_input.batches_dir(data_dir)) or
-      os.path.isdir(cifar10_input.python_batches_dir(data_dir))):
-    return
-  python_archive = os.path.join(data_dir, PYTHON_DATA_ARCHIVE)
-  if (os.path.exists(python_archive) and
-      not os.path.exists(os.path.join(data_dir, DATA_ARCHIVE))):
-    _extract_users_archive(python_archive, python_md5, data_dir,
-                           cifar10_input.PYTHON_BATCHES_DIR)
-    return
-  if os.path.exists(data_dir) and not os.path.isdir(data_dir):
-    raise cifar10_input.DataError(
-        'data_dir %s is a file, not a folder: pass --data_dir=DIR where '
-        'DIR/%s holds the CIFAR-10 binary files' %
-        (data_dir, cifar10_input.BATCHES_DIR))
-  created = _missing_ancestor(data_dir)
-  if created:
-    # Said first: a mistyped --data_dir looks like this.
-    print('data_dir %s does not exist: creating it and downloading CIFAR-10 '
-          'into it.' % data_dir, flush=True)
-  try:
-    os.makedirs(data_dir, exist_ok=True)
-    archive = os.path.join(data_dir, DATA_ARCHIVE)
-    if os.path.exists(archive):
-      _extract_users_archive(archive, md5, data_dir,
-                             cifar10_input.BATCHES_DIR)
-    else:
-      _download(url or DATA_URL, archive, md5)
-      _safe_extract(archive, data_dir, cifar10_input.BATCHES_DIR)
-  except UserError as e:
-    if not created:
-      raise
-    shutil.rmtree(created, ignore_errors=True)
-    raise UserError('data_dir %s did not exist (check it for a typo) and '
-                    'the download into it failed, so it was removed again: '
-                    '%s' % (data_dir, e)) from e
-
-
-def _extract_users_archive(archive, md5, data_dir, folder):
-  """Checks the MD5 of an archive the user put in data_dir, then extracts it.
-
-  A wrong one is reported and never deleted: it is the user's.
-  """
-  digest = _md5(archive)
-  if digest != md5:
-    raise UserError('%s has MD5 %s, not %s: it is damaged or not the official '
-                    'CIFAR-10 archive; delete it and run again' %
-                    (archive, digest, md5))
-  _safe_extract(archive, data_dir, folder)
-
-
-def _missing_ancestor(path):
-  """The outermost folder of `path` that does not exist yet, or None.
-
-  What a failed download must remove to leave the disk as it found it.
-  """
-  path = os.path.abspath(path)
-  missing = None
-  while not os.path.exists(path):
-    missing, path = path, os.path.dirname(path)
-  return missing
-
-
-def _download(url, archive, md5):
-  """Downloads `url` to `archive`, showing progress, via a temporary file.
-
-  A downloaded file whose MD5 is wrong is removed here: it was never the
-  user's.
-  """
-  partial = archive + '.part'
-
-  def progress(count, block_size, total_size):
-    if total_size > 0:
-      done = min(100.0, 100.0 * count * block_size / total_size)
-      sys.stdout.write('\r>> Downloading %s %.1f%%' % (DATA_ARCHIVE, done))
-      sys.stdout.flush()
-
-  try:
-    urllib.request.urlretrieve(url, partial, progress)
-  except (urllib.error.URLError, OSError, ValueError) as e:
-    _remove_quietly(partial)
-    raise UserError(
-        'could not download %s (%s): download %s yourself and put it in %s, '
-        'or extract it there so that %s exists, then run again' %
-        (url, getattr(e, 'reason', e), DATA_ARCHIVE, os.path.dirname(archive),
-         cifar10_input.BATCHES_DIR))
-  sys.stdout.write('\n')
-  digest = _md5(partial)
-  if digest != md5:
-    _remove_quietly(partial)
-    raise UserError('the file downloaded from %s has MD5 %s, not %s: it is '
-                    'not the CIFAR-10 binary archive; check --data_url' %
-                    (url, digest, md5))
-  os.replace(partial, archive)
-  print('Downloaded %s, %d bytes.' % (archive, os.path.getsize(archive)))
-
-
-def _remove_quietly(path):
-  try:
-    os.remove(path)
-  except OSError:
-    pass
-
-
-def _md5(path):
-  digest = hashlib.md5()
-  with open(path, 'rb') as f:
-    for block in iter(lambda: f.read(1 << 20), b''):
-      digest.update(block)
-  return digest.hexdigest()
-
-
-def _safe_extract(archive, data_dir, folder):
-  """Extracts `folder` from `archive` into `data_dir`, all or nothing.
-
-  Refuses archives with absolute paths, '..' components, links or special
-  files, any of which could write outside data_dir.
-  """
-  staging = tempfile.mkdtemp(prefix='.extract-', dir=data_dir)
-  try:
-    with tarfile.open(archive, 'r:gz') as tar:
-      members = tar.getmembers()
-      for member in members:
-        _check_member(member, archive)
-      # Python's 'data' filter (3.11.4+) is a second guard beside ours.
-      extra = {'filter': 'data'} if hasattr(tarfile, 'data_filter') else {}
-      tar.extractall(staging, members=members, **extra)
-    extracted = os.path.join(staging, folder)
-    if not os.path.isdir(extracted):
-      raise UserError('%s has no %s folder: it is not the official CIFAR-10 '
-                      'archive' % (archive, folder))
-    os.rename(extracted, os.path.join(data_dir, folder))
-  except (tarfile.TarError, EOFError, OSError) as e:
-    raise UserError('could not extract %s (%s): delete it and run again' %
-                    (archive, e))
-  finally:
-    shutil.rmtree(staging, ignore_errors=True)
-
-
-def _check_member(member, archive):
-  """Raises UserError if a tar member could land outside the target folder."""
-  parts = member.name.replace('\\', '/').split('/')
-  if (os.path.isabs(member.name) or member.name.startswith('/')
-      or '..' in parts):
-    raise UserError('%s has a member %r outside its folder; refusing to '
-                    'extract it' % (archive, member.name))
-  if not (member.isfile() or member.isdir()):
-    raise UserError('%s has a link or special file %r; refusing to extract '
-                    'it' % (archive, member.name))

@@ -35,8 +35,10 @@ import tensorflow as tf
 import cifar10
 from cifar10_lib import checkpoints
 from cifar10_lib import cli
+from cifar10_lib import download
 from cifar10_lib import figures
 import cifar10_input
+from cifar10_lib import records
 import cifar10_models
 
 FLAGS = flags.FLAGS
@@ -160,7 +162,7 @@ def evaluate(checkpoint, graph_outputs, config=None):
     start = time.time()
     confusion = confusion_matrix([], [])
     mistakes = _Mistakes()
-    with cifar10_input.explain_data_errors():
+    with records.explain_data_errors():
       while True:
         # The images are fetched only while mistakes are still wanted.
         fetches = [labels, predictions] + ([images] if mistakes.wanted()
@@ -334,7 +336,8 @@ def run_eval():
 
 
 def main(unused_argv):
-  cifar10.prepare_data(FLAGS.eval_data)
+  download.prepare_data(FLAGS.data_dir, FLAGS.eval_data, FLAGS.download,
+                        FLAGS.data_url)
   try:
     run_eval()
   except KeyboardInterrupt:

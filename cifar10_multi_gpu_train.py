@@ -28,7 +28,9 @@ import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 import tensorflow as tf
 
 import cifar10
+from cifar10_lib import summaries
 from cifar10_lib import cli
+from cifar10_lib import download
 from cifar10_lib import cluster
 from cifar10_lib import devices
 import cifar10_models
@@ -118,7 +120,7 @@ def _mean_over_towers(tensors):
   loss averages' variables, and thus checkpoints, do not depend on the
   number of towers.
   """
-  name = cifar10.summary_tag(tensors[0].op.name)
+  name = summaries.summary_tag(tensors[0].op.name)
   scope, base = posixpath.split(name)
   with tf.compat.v1.name_scope(scope + '/' if scope else None):
     return tf.reduce_mean(tf.stack(tensors), name=base)
@@ -164,7 +166,7 @@ def tower_model(next_batch, global_step, devices, batch_size,
            tf.compat.v1.name_scope(tower_scope) as scope, \
            _summaries_dropped(i > 0):
         images, labels = next_batch()
-        cifar10.image_summary('images', images)
+        summaries.image_summary('images', images)
         total_loss = cifar10.loss(
             model.logits(images, True, recipe, use_fp16), labels,
             recipe.label_smoothing)
@@ -189,7 +191,7 @@ def main(unused_argv):
   task = cluster.from_flags()
   if task is not None and task.job_name == 'ps':
     return cluster.run_ps(task)
-  cifar10.prepare_data()
+  download.prepare_data(FLAGS.data_dir, None, FLAGS.download, FLAGS.data_url)
   towers, cpu_devices = tower_devices(FLAGS.num_gpus)
   # Synchronous updates train on every worker's examples at once.
   workers_per_update = task.num_workers if task and task.sync else 1

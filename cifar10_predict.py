@@ -39,6 +39,7 @@ import cifar10
 from cifar10_lib import checkpoints
 from cifar10_lib import cli
 import cifar10_input
+from cifar10_lib import records
 import cifar10_models
 from cifar10_lib.cli import UserError
 
@@ -109,7 +110,7 @@ def decode_image(data, view=cifar10_input.TUTORIAL_VIEW):
   32x32 for the zoo's view, which eval shows whole.
   """
   image = tf.io.decode_image(data, channels=3, expand_animations=False)
-  image = tf.image.resize(image, [cifar10_input.ORIGINAL_IMAGE_SIZE] * 2,
+  image = tf.image.resize(image, [records.ORIGINAL_IMAGE_SIZE] * 2,
                           antialias=True)
   return cifar10_input.eval_view(image, view)
 
@@ -131,7 +132,7 @@ def build_classifier(model=None, recipe=None, use_fp16=False):
   size = cifar10_input.view_size(recipe.view)
   images = tf.map_fn(lambda data: decode_image(data, recipe.view), encoded,
                      fn_output_signature=tf.TensorSpec(
-                         [size, size, cifar10_input.IMAGE_DEPTH], tf.float32))
+                         [size, size, records.IMAGE_DEPTH], tf.float32))
   probabilities = tf.nn.softmax(
       model.logits(images, False, recipe, use_fp16), name='probabilities')
   names = tf.constant(cifar10_input.CLASS_NAMES)

@@ -32,10 +32,13 @@ import tensorflow as tf
 from tensorflow.core.protobuf import rewriter_config_pb2
 
 import cifar10
+from cifar10_lib import summaries
 from cifar10_lib import checkpoints
 from cifar10_lib import cli
+from cifar10_lib import download
 from cifar10_lib import cluster
 import cifar10_input
+from cifar10_lib import records
 import cifar10_models
 from cifar10_lib.cli import UserError
 from cifar10_models import recipe as recipes
@@ -155,7 +158,7 @@ def single_device_model(next_batch, global_step, plan):
     (train_op, total_loss).
   """
   images, labels = next_batch()
-  cifar10.image_summary('images', images)
+  summaries.image_summary('images', images)
   logits = plan.model.logits(images, True, plan.recipe, FLAGS.use_fp16)
   total_loss = cifar10.loss(logits, labels, plan.recipe.label_smoothing)
   optimizer = recipes.optimizer(plan.recipe, global_step, plan.batch_size)
@@ -433,7 +436,7 @@ def _loop(sess, ops, writer, saver, step, max_steps, examples_per_step,
     write_summary = _summary_due(ops.summary_op, step + 1)
     fetches = [ops.step_after, ops.total_loss] + (
         [ops.summary_op] if write_summary else [])
-    with cifar10_input.explain_data_errors():
+    with records.explain_data_errors():
       # A failed step leaves the input iterator at its end: restart it.
       results = _retry_while_unavailable(
           lambda: sess.run(fetches), lambda: ops.start_input(sess, step))
@@ -470,7 +473,7 @@ def main(unused_argv):
   if FLAGS.ps_hosts or FLAGS.worker_hosts or FLAGS.job_name:
     raise UserError('cluster flags are for cifar10_multi_gpu_train.py; '
                     'cifar10_train.py trains on one device')
-  cifar10.prepare_data()
+  download.prepare_data(FLAGS.data_dir, None, FLAGS.download, FLAGS.data_url)
   plan = plan_from_flags()
   return run_training(functools.partial(single_device_model, plan=plan), plan,
                       plan.batch_size, session_config())

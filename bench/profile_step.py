@@ -32,7 +32,7 @@ import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 from cifar10_lib import devices
 import tensorflow as tf
 
-import cifar10
+from cifar10_lib import summaries
 import cifar10_input
 import cifar10_models
 import cifar10_train
@@ -63,7 +63,7 @@ def part_of(node_name, op_type):
   if name.startswith('gradients/'):
     name = TOWER.sub('', name[len('gradients/'):])
   components = re.split(r'[/_]grad\b|/', name)
-  if 'Summary' in op_type or any(_is(c, cifar10.SUMMARY_SCOPE)
+  if 'Summary' in op_type or any(_is(c, summaries.SUMMARY_SCOPE)
                                  for c in components):
     return 'summaries'
   for component in components:

@@ -6,7 +6,7 @@ Usage:
 - Training distortions: cifar10_input.distort_images (whole-batch ops)
   against tf.image's ops one image at a time (the tutorial's way), on the
   same batch of 128 with the same random draws: CPU milliseconds per batch.
-- Histogram summaries: cifar10.histogram_summary (30 buckets, vectorized)
+- Histogram summaries: summaries.histogram_summary (30 buckets, vectorized)
   against TensorFlow's legacy HistogramSummary op, on a tensor of conv1's
   activations (128 x 24 x 24 x 64): milliseconds per summary.
 Each pair is timed in turns, --rounds times; it prints the medians and the
@@ -30,7 +30,7 @@ import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 from cifar10_lib import devices
 import tensorflow as tf
 
-import cifar10
+from cifar10_lib import summaries
 import cifar10_input
 sys.path.insert(0, os.path.join(ROOT, 'tests'))
 from test_input import distort_one_image_at_a_time
@@ -95,7 +95,7 @@ def main():
           distortions(cifar10_input.distort_images),
           distortions(distort_one_image_at_a_time), 20, args.rounds)
   compare('histogram summary', 'ms CPU',
-          histogram(cifar10.histogram_summary),
+          histogram(summaries.histogram_summary),
           histogram(legacy_histogram), 10, args.rounds)
 
 

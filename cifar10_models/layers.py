@@ -15,6 +15,7 @@ import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 import tensorflow as tf
 
 import cifar10
+from cifar10_lib import summaries
 
 # Batch norm: the moving statistics move this much toward each batch's
 # (torch's momentum 0.1), and this epsilon is added to the variance.
@@ -32,7 +33,7 @@ ACTIVATIONS = {'relu': tf.nn.relu, 'sigmoid': tf.nn.sigmoid, None: None}
 
 def _summarize(activation, var_scope):
   """The tutorial's activation summaries, tagged by the layer's full scope."""
-  cifar10.activation_summary(activation, var_scope.name)
+  summaries.activation_summary(activation, var_scope.name)
 
 
 class Net(object):

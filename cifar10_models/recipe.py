@@ -35,6 +35,7 @@ import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 import tensorflow as tf
 
 import cifar10
+from cifar10_lib import summaries
 import cifar10_input
 
 # Views of the input (cifar10_input.VIEWS).
@@ -147,7 +148,7 @@ def learning_rate(recipe, global_step, examples_per_step):
   falling = peak * tf.maximum(
       0.0, (recipe.epochs - epoch) / max(recipe.epochs - warmup, 1e-6))
   lr = tf.where(epoch < warmup, rising, falling, name='learning_rate')
-  cifar10.scalar_summary('learning_rate', lr)
+  summaries.scalar_summary('learning_rate', lr)
   return lr
 
 

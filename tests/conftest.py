@@ -19,11 +19,11 @@ sys.path.insert(0, ROOT)
 # pylint: disable=g-import-not-at-top,wrong-import-position
 # First, as in the scripts, so that tests run TensorFlow as the scripts do.
 import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
-import cifar10_input
+from cifar10_lib import records
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
-TRAIN_FILES = cifar10_input.TRAIN_FILES
-TEST_FILE = cifar10_input.TEST_FILES[0]
+TRAIN_FILES = records.TRAIN_FILES
+TEST_FILE = records.TEST_FILES[0]
 
 
 def write_records(path, images, labels):
@@ -78,15 +78,14 @@ def write_python_batch(path, images, labels):
 def to_python_version(data_dir, root):
   """Writes the records of `data_dir`'s binary files as the Python version
   below `root`, which gets no binary files; returns `root`."""
-  folder = os.path.join(root, cifar10_input.PYTHON_BATCHES_DIR)
+  folder = os.path.join(root, records.PYTHON_BATCHES_DIR)
   os.makedirs(folder)
   for name in TRAIN_FILES + (TEST_FILE,):
-    records = np.fromfile(os.path.join(cifar10_input.batches_dir(data_dir),
-                                       name), np.uint8).reshape(
-                                           -1, cifar10_input.RECORD_BYTES)
-    images = records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+    rows = np.fromfile(os.path.join(records.batches_dir(data_dir), name),
+                       np.uint8).reshape(-1, records.RECORD_BYTES)
+    images = rows[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
     write_python_batch(os.path.join(folder, name[:-len('.bin')]), images,
-                       records[:, 0])
+                       rows[:, 0])
   return str(root)
 
 
@@ -114,7 +113,7 @@ def make_data_dir(root, train_per_file=40, test_examples=50, seed=0):
   Labels cycle 0..9 so that every class is present in every file.
   """
   rng = np.random.RandomState(seed)
-  folder = os.path.join(root, cifar10_input.BATCHES_DIR)
+  folder = os.path.join(root, records.BATCHES_DIR)
   os.makedirs(folder, exist_ok=True)
   for name in TRAIN_FILES:
     labels = rng.randint(0, 10, size=train_per_file)
@@ -152,7 +151,7 @@ def stripes_model(tmp_path_factory):
   """
   root = tmp_path_factory.mktemp('stripes')
   rng = np.random.RandomState(5)
-  folder = root / 'data' / cifar10_input.BATCHES_DIR
+  folder = root / 'data' / records.BATCHES_DIR
   folder.mkdir(parents=True)
   for name in TRAIN_FILES + (TEST_FILE,):
     labels = rng.randint(0, len(PATTERNS), size=100)

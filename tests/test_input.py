@@ -10,6 +10,7 @@ import tensorflow as tf
 
 import cifar10
 import cifar10_input
+from cifar10_lib import records
 from conftest import (TEST_FILE, colour_images, make_data_dir, to_python_version,
                       write_python_batch, write_records)
 
@@ -23,7 +24,7 @@ def _pattern_images(n):
 
 
 def _decoded(paths):
-  images, labels = cifar10_input.split_records(
+  images, labels = records.split_records(
       cifar10_input._load(tf.constant(paths), False))
   return list(zip(images.numpy(), labels.numpy()))
 
@@ -60,7 +61,7 @@ def test_eval_input_yields_each_example_once_in_order(tmp_path, num_examples,
   rng = np.random.RandomState(1)
   labels = rng.randint(0, 10, size=num_examples)
   images = colour_images(labels, rng, noise=60.0)
-  folder = tmp_path / cifar10_input.BATCHES_DIR
+  folder = tmp_path / records.BATCHES_DIR
   folder.mkdir()
   write_records(str(folder / TEST_FILE), images, labels)
   batches = list(cifar10_input.eval_dataset(
@@ -83,7 +84,7 @@ def test_eval_input_takes_exactly_num_examples(data_dir):
 
 
 def test_eval_input_refuses_more_examples_than_there_are(data_dir):
-  with pytest.raises(cifar10_input.DataError, match='holds only 50'):
+  with pytest.raises(records.DataError, match='holds only 50'):
     cifar10_input.eval_dataset('test', data_dir, 16, num_examples=51)
 
 
@@ -258,55 +259,55 @@ def test_training_batches_are_full_and_shuffled(data_dir):
 
 
 def test_missing_data_dir_is_reported(tmp_path):
-  with pytest.raises(cifar10_input.DataError, match='does not exist'):
-    cifar10_input.data_files(str(tmp_path / 'nowhere'))
+  with pytest.raises(records.DataError, match='does not exist'):
+    records.data_files(str(tmp_path / 'nowhere'))
 
 
 def test_file_instead_of_folder_is_reported(tmp_path):
   path = tmp_path / 'file'
   path.write_text('x')
-  with pytest.raises(cifar10_input.DataError, match='is a file'):
-    cifar10_input.data_files(str(path))
+  with pytest.raises(records.DataError, match='is a file'):
+    records.data_files(str(path))
 
 
 def test_missing_file_is_reported(data_dir):
-  os.remove(os.path.join(cifar10_input.batches_dir(data_dir),
+  os.remove(os.path.join(records.batches_dir(data_dir),
                          'data_batch_3.bin'))
-  with pytest.raises(cifar10_input.DataError,
+  with pytest.raises(records.DataError,
                      match='data_batch_3.bin is missing'):
-    cifar10_input.data_files(data_dir)
+    records.data_files(data_dir)
 
 
 def test_partial_record_is_reported(data_dir):
-  path = os.path.join(cifar10_input.batches_dir(data_dir), TEST_FILE)
+  path = os.path.join(records.batches_dir(data_dir), TEST_FILE)
   with open(path, 'ab') as f:
     f.write(b'\0' * 100)
-  with pytest.raises(cifar10_input.DataError,
+  with pytest.raises(records.DataError,
                      match='not a whole number of 3073-byte records'):
-    cifar10_input.data_files(data_dir, 'test')
+    records.data_files(data_dir, 'test')
 
 
 def test_bad_label_is_reported_with_its_file(tmp_path):
   root = make_data_dir(tmp_path)
-  path = os.path.join(cifar10_input.batches_dir(root), TEST_FILE)
+  path = os.path.join(records.batches_dir(root), TEST_FILE)
   data = bytearray(open(path, 'rb').read())
-  data[5 * cifar10_input.RECORD_BYTES] = 12
+  data[5 * records.RECORD_BYTES] = 12
   open(path, 'wb').write(bytes(data))
   with tf.Graph().as_default():
     images, labels = cifar10_input.inputs('test', root, 8)
     with tf.compat.v1.Session() as sess:
-      with pytest.raises(cifar10_input.DataError,
+      with pytest.raises(records.DataError,
                          match=r'test_batch.bin has a record with label byte '
                          r'12, not 0..9'):
-        with cifar10_input.explain_data_errors():
+        with records.explain_data_errors():
           sess.run([images, labels])
 
 
 def test_python_version_gives_the_binary_versions_pixels_and_labels(
     data_dir, tmp_path):
   python_dir = to_python_version(data_dir, tmp_path / 'python')
-  assert [os.path.basename(p) for p in cifar10_input.data_files(
-      python_dir)] == list(cifar10_input.PYTHON_TRAIN_FILES)
+  assert [os.path.basename(p) for p in records.data_files(
+      python_dir)] == list(records.PYTHON_TRAIN_FILES)
   for eval_data in ('test', 'train_eval'):
     got = list(cifar10_input.eval_dataset(eval_data, python_dir,
                                           64).as_numpy_iterator())
@@ -329,20 +330,20 @@ def test_a_run_unpickles_each_python_batch_once(data_dir, tmp_path,
                                                 monkeypatch):
   python_dir = to_python_version(data_dir, tmp_path / 'python')
   loaded = []
-  load = cifar10_input.load_python_batch
-  monkeypatch.setattr(cifar10_input, 'load_python_batch',
+  load = records.load_python_batch
+  monkeypatch.setattr(records, 'load_python_batch',
                       lambda path: loaded.append(path) or load(path))
-  cifar10_input.data_files(python_dir)  # the scripts' check at start
+  records.data_files(python_dir)  # the scripts' check at start
   dataset = cifar10_input.train_dataset(python_dir, 32, seed=4)
   next(iter(dataset.as_numpy_iterator()))
   assert sorted(os.path.basename(p) for p in loaded) == sorted(
-      cifar10_input.PYTHON_TRAIN_FILES)
+      records.PYTHON_TRAIN_FILES)
   # A file changed after its check is unpickled (and checked) again.
-  path = os.path.join(cifar10_input.python_batches_dir(python_dir),
+  path = os.path.join(records.python_batches_dir(python_dir),
                       'data_batch_2')
   write_python_batch(path, np.zeros((3, 32, 32, 3)), [1, 2, 3])
-  assert cifar10_input.num_examples_in(
-      cifar10_input.data_files(python_dir)) == 4 * 40 + 3
+  assert records.num_examples_in(
+      records.data_files(python_dir)) == 4 * 40 + 3
   assert loaded[-1] == path
 
 
@@ -359,7 +360,7 @@ class _RunsACommand(object):
 def _python_dir_with(tmp_path, data_dir, damage):
   """The Python version of data_dir, its data_batch_2 replaced by damage(path)."""
   python_dir = to_python_version(data_dir, tmp_path / 'python')
-  path = os.path.join(cifar10_input.python_batches_dir(python_dir),
+  path = os.path.join(records.python_batches_dir(python_dir),
                       'data_batch_2')
   damage(path)
   return python_dir
@@ -374,11 +375,11 @@ def test_a_pickle_that_would_run_a_command_is_refused_unrun(data_dir,
       pickle.dump({b'data': _RunsACommand('touch %s' % marker),
                    b'labels': []}, f, protocol=4)
   python_dir = _python_dir_with(tmp_path, data_dir, hostile)
-  with pytest.raises(cifar10_input.DataError,
+  with pytest.raises(records.DataError,
                      match=r'data_batch_2 is not a CIFAR-10 Python batch \(it '
                      r'asks to load \w+\.system, which the official files '
                      r'never do\); refusing to load it'):
-    cifar10_input.data_files(python_dir)
+    records.data_files(python_dir)
   assert not marker.exists()
 
 
@@ -394,6 +395,6 @@ def test_a_pickle_that_would_run_a_command_is_refused_unrun(data_dir,
 def test_a_damaged_python_batch_is_one_line(data_dir, tmp_path, damage,
                                            message):
   python_dir = _python_dir_with(tmp_path, data_dir, damage)
-  with pytest.raises(cifar10_input.DataError, match=message) as error:
-    cifar10_input.data_files(python_dir)
+  with pytest.raises(records.DataError, match=message) as error:
+    records.data_files(python_dir)
   assert '\n' not in str(error.value)

@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 import cifar10
+from cifar10_lib import summaries
 from cifar10_lib import checkpoints
 from cifar10_lib import devices
 import cifar10_train
@@ -212,14 +213,14 @@ def test_conv1_pool1_equal_the_tutorials_order():
 ])
 def test_histogram_summary_counts_every_value(values, low, high):
   with tf.Graph().as_default():
-    summary = cifar10.histogram_summary('h', tf.constant(values))
+    summary = summaries.histogram_summary('h', tf.constant(values))
     with tf.compat.v1.Session() as sess:
       proto = tf.compat.v1.Summary.FromString(sess.run(summary))
   value = proto.value[0]
   assert value.tag == 'h'
   assert value.metadata.plugin_data.plugin_name == 'histograms'
   buckets = tf.make_ndarray(value.tensor)
-  assert buckets.shape == (cifar10.HISTOGRAM_BUCKETS, 3)
+  assert buckets.shape == (summaries.HISTOGRAM_BUCKETS, 3)
   assert buckets[0, 0] == low and buckets[-1, 1] == high
   np.testing.assert_allclose(buckets[1:, 0], buckets[:-1, 1])
   assert buckets[:, 2].sum() == len(values)

@@ -9,6 +9,7 @@ import tensorflow as tf
 from tensorflow.python.framework import kernels
 
 import cifar10
+from cifar10_lib import summaries
 from cifar10_lib import checkpoints
 import cifar10_multi_gpu_train
 import cifar10_train
@@ -173,7 +174,7 @@ def test_on_gpus_only_the_towers_compute_asks_for_them(data_dir):
     gpu_ops = collections.Counter()
     for op in graph.get_operations():
       tower = re.match(r'%s_(\d)/' % cifar10.TOWER_NAME, op.name)
-      summary = re.search(r'(^|/)%s(_\d+)?/' % cifar10.SUMMARY_SCOPE,
+      summary = re.search(r'(^|/)%s(_\d+)?/' % summaries.SUMMARY_SCOPE,
                           op.name) or 'Summary' in op.type
       reads_variable = any(t.dtype == tf.resource for t in op.inputs)
       device = _asks_for(op)

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 import cifar10
 import cifar10_input
+from cifar10_lib import records
 from conftest import (ROOT, TEST_FILE, make_data_dir, run_script,
                       to_python_version)
 
@@ -148,12 +149,10 @@ def test_training_learns_and_eval_counts_each_class(stripes_model, tmp_path):
 def _recount(data_dir, train_dir, num_examples):
   """The confusion matrix of the newest checkpoint on the first examples
   of the test file, computed here from the records, without cifar10_eval."""
-  records = np.fromfile(os.path.join(cifar10_input.batches_dir(data_dir),
-                                     TEST_FILE), np.uint8).reshape(
-                                         -1, cifar10_input.RECORD_BYTES)
-  records = records[:num_examples]
-  labels = records[:, 0]
-  images = records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+  rows = np.fromfile(os.path.join(records.batches_dir(data_dir), TEST_FILE),
+                     np.uint8).reshape(-1, records.RECORD_BYTES)[:num_examples]
+  labels = rows[:, 0]
+  images = rows[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
   with tf.Graph().as_default():
     logits = cifar10.inference(cifar10_input.eval_image(tf.constant(images)))
     saver = tf.compat.v1.train.Saver(cifar10.variables_to_restore())
@@ -281,14 +280,14 @@ def _one_line_error(result, pattern):
 
 
 def _corrupt_label(data_dir):
-  path = os.path.join(cifar10_input.batches_dir(data_dir), 'data_batch_2.bin')
+  path = os.path.join(records.batches_dir(data_dir), 'data_batch_2.bin')
   data = bytearray(open(path, 'rb').read())
-  data[3 * cifar10_input.RECORD_BYTES] = 200
+  data[3 * records.RECORD_BYTES] = 200
   open(path, 'wb').write(bytes(data))
 
 
 def _truncate_test_file(data_dir):
-  path = os.path.join(cifar10_input.batches_dir(data_dir), TEST_FILE)
+  path = os.path.join(records.batches_dir(data_dir), TEST_FILE)
   os.truncate(path, os.path.getsize(path) - 10)
 
 
