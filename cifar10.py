@@ -21,7 +21,6 @@ Summaries are cifar10_lib.summaries'; the download is cifar10_lib.download's
 (`maybe_download_and_extract`, also importable from here as in the tutorial).
 """
 
-from absl import flags
 import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 import numpy as np
 import tensorflow as tf
@@ -30,27 +29,6 @@ import cifar10_input
 from cifar10_lib import summaries
 # The tutorial's cifar10.maybe_download_and_extract, here with arguments.
 from cifar10_lib.download import maybe_download_and_extract  # noqa: F401
-
-# Flags that both training and evaluation read.
-flags.DEFINE_integer('batch_size', 128, 'Number of images to process in a '
-                     'batch.', lower_bound=1)
-flags.DEFINE_string('data_dir', '/tmp/cifar10_data',
-                    'Path to the CIFAR-10 data directory: the binary files '
-                    'are read from DATA_DIR/cifar-10-batches-bin/.')
-flags.DEFINE_boolean('download', True, 'Download and extract the data set '
-                     'into --data_dir when it is not there yet.')
-flags.DEFINE_string('checkpoint_dir', '/tmp/cifar10_train',
-                    'Directory where to read model checkpoints (evaluation '
-                    'and prediction).')
-flags.DEFINE_boolean('use_fp16', False, 'Train the model using fp16: '
-                     'variables and activations in float16, as in the '
-                     'tutorial. CPUs have no float16 arithmetic, so it is '
-                     'slower there (README.md has the figures); evaluate and '
-                     'predict with the same flag.')
-flags.DEFINE_string('data_url', None, 'Where to download '
-                    'cifar-10-binary.tar.gz from (default: the official '
-                    'CIFAR-10 site); any URL urllib opens, e.g. a mirror or '
-                    'a file:// path.')
 
 # The data set, as cifar10_input describes it.
 IMAGE_SIZE = cifar10_input.IMAGE_SIZE

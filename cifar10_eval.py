@@ -27,22 +27,24 @@ import tempfile
 import time
 
 from absl import flags
-import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
-from cifar10_lib import devices
+from cifar10_lib import cli  # Before TensorFlow: it sets its CPU options.
 import numpy as np
 import tensorflow as tf
 
 import cifar10
+import cifar10_input
+import cifar10_models
 from cifar10_lib import checkpoints
-from cifar10_lib import cli
+from cifar10_lib import devices
 from cifar10_lib import download
 from cifar10_lib import figures
-import cifar10_input
 from cifar10_lib import records
-import cifar10_models
+from cifar10_lib import options
 
 FLAGS = flags.FLAGS
 
+options.define(options.DATA, options.DEVICES, options.MODEL)
+flags.adopt_module_key_flags(options)
 flags.DEFINE_string('eval_dir', '/tmp/cifar10_eval',
                     'Directory where to write event logs.')
 flags.DEFINE_enum('eval_data', 'test', ['test', 'train_eval'],
@@ -76,6 +78,17 @@ COLUMN = max(len(name) for name in CLASS_NAMES) + 1
 # which tell CIFAR-10's classes apart; 73 characters in all.
 HEADER_LETTERS = 5
 CELL = 6
+
+
+class Settings(collections.namedtuple('Settings', [
+    'checkpoint_dir', 'data_dir', 'eval_dir', 'eval_data', 'batch_size',
+    'num_examples', 'run_once', 'eval_interval_secs', 'per_class',
+    'results_file', 'model', 'use_fp16'], defaults=[
+        'test', 128, 10000, True, 300, True, None, None, False])):
+  """What an evaluation reads, writes and prints: the flags of the same
+  names (model: --model, None to take the folder's). From Python an
+  evaluation runs once by default; run_once=False watches the folder.
+  """
 
 
 class Results(collections.namedtuple(
@@ -115,7 +128,8 @@ def confusion_matrix(labels, predictions):
                                                                  classes)
 
 
-def build_eval_graph(model, recipe):
+def build_eval_graph(model, recipe, data_dir, eval_data='test', batch_size=128,
+                     num_examples=None, use_fp16=False):
   """Builds the evaluation graph of `model` in the default graph.
 
   The network is built in inference mode (batch norm's moving statistics,
@@ -128,10 +142,9 @@ def build_eval_graph(model, recipe):
   """
   tf.compat.v1.train.get_or_create_global_step()
   with tf.device('/cpu:0'):
-    images, labels = cifar10_input.inputs(FLAGS.eval_data, FLAGS.data_dir,
-                                          FLAGS.batch_size, FLAGS.num_examples,
-                                          recipe.view)
-  logits = model.logits(images, False, recipe, FLAGS.use_fp16)
+    images, labels = cifar10_input.inputs(eval_data, data_dir, batch_size,
+                                          num_examples, recipe.view)
+  logits = model.logits(images, False, recipe, use_fp16)
   # The tutorial's in_top_k(k=1) differs from the top-1 class only where
   # two logits are exactly equal; one prediction per example keeps the
   # per-class counts and the matrix adding up to the precision.
@@ -233,7 +246,7 @@ def confusion_lines(results):
   return lines
 
 
-def write_results(path, results):
+def write_results(path, results, eval_data):
   """Writes `results` to the JSON file `path`, atomically.
 
   Written to a temporary file beside it and renamed over it, so that a
@@ -242,7 +255,7 @@ def write_results(path, results):
   data = {
       'checkpoint': results.checkpoint,
       'global_step': results.step,
-      'eval_data': FLAGS.eval_data,
+      'eval_data': eval_data,
       'precision': results.precision,
       'correct': results.correct,
       'total': results.total,
@@ -264,10 +277,10 @@ def write_results(path, results):
     raise
 
 
-def report(results, writer):
+def report(results, writer, settings):
   """Prints the results and records them: summaries, --results_file."""
   print(precision_line(results), flush=True)
-  if FLAGS.per_class:
+  if settings.per_class:
     print('\n'.join(per_class_lines(results) + confusion_lines(results)),
           flush=True)
   summary = tf.compat.v1.Summary()
@@ -285,61 +298,80 @@ def report(results, writer):
               *results.mistakes, class_names=CLASS_NAMES))])
   writer.add_summary(summary, results.step)
   writer.flush()
-  if FLAGS.results_file:
-    write_results(FLAGS.results_file, results)
+  if settings.results_file:
+    write_results(settings.results_file, results, settings.eval_data)
 
 
-def _evaluate_or_skip(checkpoint, graph_outputs, writer, config):
+def _evaluate_or_skip(checkpoint, graph_outputs, writer, config, settings):
   """Evaluates; in watch mode, an unreadable checkpoint is reported, skipped.
 
   Training may delete an old checkpoint (keep-last-N) while it is being
   restored here; that, like a damaged file, must not end the watch.
   """
   try:
-    report(evaluate(checkpoint, graph_outputs, config), writer)
+    report(evaluate(checkpoint, graph_outputs, config), writer, settings)
   except checkpoints.UnreadableCheckpointError as e:
-    if FLAGS.run_once:
+    if settings.run_once:
       raise
     print('WARNING: %s; skipping it.' % e, flush=True)
 
 
-def run_eval():
-  """Evaluates the newest checkpoint once, or each new one as it comes."""
+def run_eval(settings, config=None):
+  """Evaluates the newest checkpoint once, or each new one as it comes.
+
+  Args:
+    settings: Settings.
+    config: the session's tf.compat.v1.ConfigProto; by default
+      devices.session_config's.
+  """
   model, recipe = cifar10_models.for_checkpoints(
-      FLAGS.checkpoint_dir, cifar10_models.requested()[0], FLAGS.use_fp16)
+      settings.checkpoint_dir, settings.model, settings.use_fp16)
+  config = config or devices.session_config()
   with tf.Graph().as_default() as graph:
-    graph_outputs = build_eval_graph(model, recipe)
-    config = devices.session_config_from_flags()
+    graph_outputs = build_eval_graph(
+        model, recipe, settings.data_dir, settings.eval_data,
+        settings.batch_size, settings.num_examples, settings.use_fp16)
     graph.finalize()
     evaluated = None
     waiting_said = False
     # Made for the first checkpoint: a run that finds none writes nothing.
     writer = None
     while True:
-      if FLAGS.run_once:
-        checkpoint = checkpoints.require_latest(FLAGS.checkpoint_dir)
+      if settings.run_once:
+        checkpoint = checkpoints.require_latest(settings.checkpoint_dir)
       else:
-        checkpoint = checkpoints.latest(FLAGS.checkpoint_dir)
+        checkpoint = checkpoints.latest(settings.checkpoint_dir)
       if checkpoint is None and not waiting_said:
         print('No checkpoint in %s yet; waiting for one.' %
-              FLAGS.checkpoint_dir, flush=True)
+              settings.checkpoint_dir, flush=True)
         waiting_said = True
       if checkpoint is not None and checkpoint != evaluated:
-        writer = writer or tf.compat.v1.summary.FileWriter(FLAGS.eval_dir,
+        writer = writer or tf.compat.v1.summary.FileWriter(settings.eval_dir,
                                                            graph)
-        _evaluate_or_skip(checkpoint, graph_outputs, writer, config)
+        _evaluate_or_skip(checkpoint, graph_outputs, writer, config, settings)
         evaluated = checkpoint
-      if FLAGS.run_once:
+      if settings.run_once:
         break
-      time.sleep(FLAGS.eval_interval_secs)
+      time.sleep(settings.eval_interval_secs)
     writer.close()  # (run_once reaches this only after evaluating.)
+
+
+def settings_from_flags():
+  """The Settings the command line asks for."""
+  return Settings(
+      checkpoint_dir=FLAGS.checkpoint_dir, data_dir=FLAGS.data_dir,
+      eval_dir=FLAGS.eval_dir, eval_data=FLAGS.eval_data,
+      batch_size=FLAGS.batch_size, num_examples=FLAGS.num_examples,
+      run_once=FLAGS.run_once, eval_interval_secs=FLAGS.eval_interval_secs,
+      per_class=FLAGS.per_class, results_file=FLAGS.results_file,
+      model=options.model_from_flags()[0], use_fp16=FLAGS.use_fp16)
 
 
 def main(unused_argv):
   download.prepare_data(FLAGS.data_dir, FLAGS.eval_data, FLAGS.download,
                         FLAGS.data_url)
   try:
-    run_eval()
+    run_eval(settings_from_flags(), options.session_config_from_flags())
   except KeyboardInterrupt:
     print('Stopped.')
     return cli.SIGNAL_EXIT_BASE + signal.SIGINT

@@ -151,6 +151,25 @@ def distort_images(images, offsets, flips, deltas, factors):
   return tf.image.per_image_standardization(images)
 
 
+def distort_images_one_at_a_time(images, offsets, flips, deltas, factors):
+  """`distort_images` with the tutorial's tf.image ops, one image at a time.
+
+  The reference the batch form is tested against (tests/test_input.py)
+  and timed against (bench/tuned_forms.py): the same arithmetic.
+  """
+  def distort(args):
+    image, offset, flip, delta, factor = args
+    image = tf.image.crop_to_bounding_box(
+        tf.cast(image, tf.float32), offset[0], offset[1], IMAGE_SIZE,
+        IMAGE_SIZE)
+    image = tf.where(flip, tf.image.flip_left_right(image), image)
+    image = tf.image.adjust_brightness(image, delta)
+    image = tf.image.adjust_contrast(image, factor)
+    return tf.image.per_image_standardization(image)
+  return tf.map_fn(distort, (images, offsets, flips, deltas, factors),
+                   fn_output_signature=tf.float32)
+
+
 def _crop_and_flip(images, offsets, flips, size):
   """size x size crops of images [n, h, w, c] at `offsets`, flipped where
   `flips` says: one gather of pixel indices per axis."""

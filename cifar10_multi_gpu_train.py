@@ -14,8 +14,9 @@ With fewer GPUs than --num_gpus (none included), the towers run on as many
 logical CPU devices, so the same command runs, and is tested, anywhere.
 
 Everything else (flags, progress lines, checkpoints, resume, summaries, the
-NaN stop, Ctrl-C) is cifar10_train.run_training, the same loop as
-single-device training. Checkpoints use the same variable names, so either
+NaN stop, Ctrl-C) is cifar10_lib/training.py's loop, the same as
+single-device training's; on a cluster the task's cluster.Cluster is its
+role in that loop. Checkpoints use the same variable names, so either
 trainer resumes from the other's checkpoints and cifar10_eval.py reads both.
 """
 
@@ -24,21 +25,23 @@ import functools
 import posixpath
 
 from absl import flags
-import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
+from cifar10_lib import cli  # Before TensorFlow: it sets its CPU options.
 import tensorflow as tf
 
 import cifar10
-from cifar10_lib import summaries
-from cifar10_lib import cli
-from cifar10_lib import download
-from cifar10_lib import cluster
-from cifar10_lib import devices
 import cifar10_models
-import cifar10_train
+from cifar10_lib import cluster
+from cifar10_lib import download
+from cifar10_lib import options
+from cifar10_lib import summaries
+from cifar10_lib import training
 from cifar10_models import recipe as recipes
 
 FLAGS = flags.FLAGS
 
+options.define(options.DATA, options.DEVICES, options.MODEL, options.TRAINING,
+               options.CLUSTER)
+flags.adopt_module_key_flags(options)
 flags.DEFINE_integer('num_gpus', 1, 'How many GPUs (towers) to use.',
                      lower_bound=1)
 
@@ -188,32 +191,32 @@ def tower_model(next_batch, global_step, devices, batch_size,
 
 
 def main(unused_argv):
-  task = cluster.from_flags()
+  task = options.cluster_from_flags()
   if task is not None and task.job_name == 'ps':
     return cluster.run_ps(task)
   download.prepare_data(FLAGS.data_dir, None, FLAGS.download, FLAGS.data_url)
   towers, cpu_devices = tower_devices(FLAGS.num_gpus)
   # Synchronous updates train on every worker's examples at once.
   workers_per_update = task.num_workers if task and task.sync else 1
-  plan = cifar10_train.plan_from_flags(len(towers), workers_per_update)
+  plan = options.plan_from_flags(len(towers), workers_per_update)
   examples_per_step = plan.batch_size * len(towers)
-  config = cifar10_train.session_config(cpu_devices)
+  config = options.training_session_config_from_flags(cpu_devices)
   build = functools.partial(
-      tower_model, batch_size=plan.batch_size, use_fp16=FLAGS.use_fp16,
+      tower_model, batch_size=plan.batch_size, use_fp16=plan.use_fp16,
       model=plan.model, recipe=plan.recipe)
+  loop_options = options.loop_options_from_flags()
   if task is None:
-    return cifar10_train.run_training(
+    return training.run_training(
         functools.partial(build, devices=towers), plan, examples_per_step,
-        config)
+        config, loop_options)
   build = functools.partial(
       build, devices=task.tower_devices(towers),
       examples_per_update=examples_per_step * workers_per_update,
       device_fn=task.tower_device_fn, apply_fn=task.apply_gradients)
-  server = task.start_server(
-      devices.session_config_from_flags(cpu_devices))
-  return cifar10_train.run_training(
+  server = task.start_server(options.session_config_from_flags(cpu_devices))
+  return training.run_training(
       build, plan, examples_per_step, task.session_config(config),
-      task, server.target)
+      loop_options, task, server.target)
 
 
 if __name__ == '__main__':

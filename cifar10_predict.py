@@ -30,21 +30,23 @@ import sys
 import tempfile
 
 from absl import flags
-import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
-from cifar10_lib import devices
+from cifar10_lib import cli  # Before TensorFlow: it sets its CPU options.
 import numpy as np
 import tensorflow as tf
 
 import cifar10
-from cifar10_lib import checkpoints
-from cifar10_lib import cli
 import cifar10_input
-from cifar10_lib import records
 import cifar10_models
+from cifar10_lib import checkpoints
+from cifar10_lib import devices
+from cifar10_lib import options
+from cifar10_lib import records
 from cifar10_lib.cli import UserError
 
 FLAGS = flags.FLAGS
 
+options.define(options.DATA, options.DEVICES, options.MODEL)
+flags.adopt_module_key_flags(options)
 flags.DEFINE_integer('top_k', 3, 'How many classes to print for each file.',
                      lower_bound=1, upper_bound=cifar10_input.NUM_CLASSES)
 flags.DEFINE_string('export_dir', None, 'Write a SavedModel for serving into '
@@ -145,15 +147,17 @@ def build_classifier(model=None, recipe=None, use_fp16=False):
   return encoded, outputs
 
 
-def _restore_newest(sess, recipe):
-  checkpoint = checkpoints.require_latest(FLAGS.checkpoint_dir)
+def _restore_newest(sess, recipe, checkpoint_dir):
+  """Restores the newest checkpoint of `checkpoint_dir`, with the weights
+  eval reads; returns its path."""
+  checkpoint = checkpoints.require_latest(checkpoint_dir)
   var_map = cifar10.variables_to_restore(recipe.moving_average_decay)
   checkpoints.restore(sess, tf.compat.v1.train.Saver(var_map),
                              var_map, checkpoint)
   return checkpoint
 
 
-def classify(sess, encoded, outputs, paths):
+def classify(sess, encoded, outputs, paths, top_k=3):
   """Prints the top classes of each file; returns how many failed."""
   failed = 0
   for path in paths:
@@ -172,7 +176,7 @@ def classify(sess, encoded, outputs, paths):
                        (path, reason))
       failed += 1
       continue
-    best = np.argsort(-probabilities)[:FLAGS.top_k]
+    best = np.argsort(-probabilities)[:top_k]
     print('%s: %s' % (path, ', '.join(
         '%s %.3f' % (cifar10_input.CLASS_NAMES[i], probabilities[i])
         for i in best)), flush=True)
@@ -203,21 +207,44 @@ def export(sess, encoded, outputs, export_dir):
   print('Exported a SavedModel to %s.' % export_dir, flush=True)
 
 
+def predict(checkpoint_dir, paths, top_k=3, export_dir=None, model=None,
+            use_fp16=False, config=None):
+  """Classifies `paths` with the newest checkpoint; exports if asked.
+
+  Args:
+    checkpoint_dir: the training folder.
+    paths: image files; each gets a line (or an error line on stderr).
+    top_k: how many classes each line names.
+    export_dir: if given, a new folder for the SavedModel.
+    model: the model's name (--model), None to take the folder's.
+    use_fp16: whether the model was trained with --use_fp16.
+    config: the session's tf.compat.v1.ConfigProto; by default
+      devices.session_config's.
+
+  Returns:
+    How many files could not be classified.
+  """
+  model, recipe = cifar10_models.for_checkpoints(checkpoint_dir, model,
+                                                 use_fp16)
+  with tf.Graph().as_default():
+    encoded, outputs = build_classifier(model, recipe, use_fp16)
+    with tf.compat.v1.Session(
+        config=config or devices.session_config()) as sess:
+      checkpoint = _restore_newest(sess, recipe, checkpoint_dir)
+      print('Classifying with %s.' % checkpoint, flush=True)
+      failed = classify(sess, encoded, outputs, paths, top_k)
+      if export_dir:
+        export(sess, encoded, outputs, export_dir)
+  return failed
+
+
 def main(argv):
   paths = argv[1:]
   if not paths and not FLAGS.export_dir:
     raise UserError('give image files to classify, or --export_dir=DIR')
-  model, recipe = cifar10_models.for_checkpoints(
-      FLAGS.checkpoint_dir, cifar10_models.requested()[0], FLAGS.use_fp16)
-  with tf.Graph().as_default():
-    encoded, outputs = build_classifier(model, recipe, FLAGS.use_fp16)
-    with tf.compat.v1.Session(
-        config=devices.session_config_from_flags()) as sess:
-      checkpoint = _restore_newest(sess, recipe)
-      print('Classifying with %s.' % checkpoint, flush=True)
-      failed = classify(sess, encoded, outputs, paths)
-      if FLAGS.export_dir:
-        export(sess, encoded, outputs, FLAGS.export_dir)
+  failed = predict(FLAGS.checkpoint_dir, paths, FLAGS.top_k, FLAGS.export_dir,
+                   options.model_from_flags()[0], FLAGS.use_fp16,
+                   options.session_config_from_flags())
   return cli.USER_ERROR_EXIT if failed else 0
 
 

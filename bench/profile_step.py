@@ -30,14 +30,14 @@ sys.path.insert(0, ROOT)
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 from cifar10_lib import devices
+from cifar10_lib.synthetic import make_data_dir
 import tensorflow as tf
 
 from cifar10_lib import summaries
 import cifar10_input
 import cifar10_models
 import cifar10_train
-sys.path.insert(0, os.path.join(ROOT, 'tests'))
-from conftest import make_data_dir
+from cifar10_lib import training
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 # Which part an op belongs to, by the first component of its name that
@@ -132,14 +132,13 @@ def main():
   print(devices.describe(), flush=True)
   with tempfile.TemporaryDirectory() as scratch:
     data_dir = args.data_dir or make_data_dir(scratch, train_per_file=2000)
-    cifar10_train.FLAGS([sys.argv[0], '--batch_size=%d' % args.batch_size])
     with tf.Graph().as_default():
       tf.compat.v1.set_random_seed(0)
       global_step = tf.compat.v1.train.get_or_create_global_step()
       iterator = tf.compat.v1.data.make_one_shot_iterator(
           cifar10_input.train_dataset(data_dir, args.batch_size, seed=0))
       tutorial = cifar10_models.get(cifar10_models.TUTORIAL)
-      plan = cifar10_train.Plan(
+      plan = training.Plan(
           tutorial, tutorial.recipe._replace(batch_size=args.batch_size),
           args.steps)
       train_op, total_loss = cifar10_train.single_device_model(

@@ -40,13 +40,12 @@ sys.path.insert(0, ROOT)
 # pylint: disable=g-import-not-at-top,wrong-import-position
 import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 from cifar10_lib import devices
+from cifar10_lib.synthetic import make_data_dir
 import tensorflow as tf
 
 import cifar10
 import cifar10_input
 import cifar10_models
-sys.path.insert(0, os.path.join(ROOT, 'tests'))
-from conftest import make_data_dir
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 LINE = re.compile(r'^(\d{4}-\d\d-\d\d [\d:.]+): step (\d+), loss = [\d.]+ '

@@ -32,8 +32,6 @@ import tensorflow as tf
 
 from cifar10_lib import summaries
 import cifar10_input
-sys.path.insert(0, os.path.join(ROOT, 'tests'))
-from test_input import distort_one_image_at_a_time
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 BATCH = 128
@@ -93,7 +91,7 @@ def main():
 
   compare('training distortions', 'ms CPU/batch',
           distortions(cifar10_input.distort_images),
-          distortions(distort_one_image_at_a_time), 20, args.rounds)
+          distortions(cifar10_input.distort_images_one_at_a_time), 20, args.rounds)
   compare('histogram summary', 'ms CPU',
           histogram(summaries.histogram_summary),
           histogram(legacy_histogram), 10, args.rounds)

@@ -9,7 +9,10 @@ own. Worker 0 is the chief: it initializes or restores the variables,
 saves checkpoints and writes summaries.
 
 The cluster comes from --ps_hosts, --worker_hosts, --job_name and
---task_index, or from the TF_CONFIG environment variable.
+--task_index, or from the TF_CONFIG environment variable (read by
+options.cluster_from_flags). A `Cluster` is the task's role in the training
+loop (training.LocalRole is the single machine's): who initializes, how a
+task waits for the others, and retrying while one is unreachable.
 
 A plain TF1 ps task serves forever. Here every ps task holds a "done"
 queue; each worker, when it reaches --max_steps, puts a token into every
@@ -18,33 +21,15 @@ ps task's queue, and a ps task exits once it has one token per worker.
 
 import contextlib
 import json
-import os
 import socket
 import threading
 import time
 
-from absl import flags
 from cifar10_lib import devices
 import tensorflow as tf
 
 import cifar10
 from cifar10_lib.cli import UserError
-
-FLAGS = flags.FLAGS
-
-flags.DEFINE_string('ps_hosts', None, 'Comma-separated host:port list of the '
-                    'parameter-server tasks.')
-flags.DEFINE_string('worker_hosts', None, 'Comma-separated host:port list of '
-                    'the worker tasks.')
-flags.DEFINE_enum('job_name', None, ['ps', 'worker'],
-                  'This task\'s job: ps or worker.')
-flags.DEFINE_integer('task_index', 0, 'This task\'s index within its job.',
-                     lower_bound=0)
-flags.DEFINE_boolean('sync_replicas', True, 'Aggregate the gradients of all '
-                     'workers before each update (synchronous training); '
-                     'with --nosync_replicas each worker updates on its own.')
-flags.DEFINE_integer('worker_warning_secs', 60, 'The chief warns when a '
-                     'worker made no step for this long.', lower_bound=1)
 
 # How often a waiting task looks again (for the chief's initialization).
 POLL_SECS = 1.0
@@ -81,8 +66,11 @@ def free_local_ports(count):
       s.close()
 
 
-def _from_tf_config(text):
-  """Reads the cluster from TF_CONFIG's JSON."""
+def parse_tf_config(text):
+  """(ps hosts, worker hosts, job, task index) from TF_CONFIG's JSON.
+
+  The hosts are comma-separated as in --ps_hosts and --worker_hosts.
+  """
   try:
     config = json.loads(text)
     cluster, task = config['cluster'], config['task']
@@ -93,27 +81,11 @@ def _from_tf_config(text):
                     '[...]}, "task": {"type": ..., "index": ...}} (%s)' % e)
 
 
-def from_flags():
-  """The Cluster the flags or TF_CONFIG describe, or None for one machine."""
-  if FLAGS.ps_hosts or FLAGS.worker_hosts or FLAGS.job_name:
-    if not FLAGS.job_name:
-      raise UserError('--job_name=ps or --job_name=worker is needed with '
-                      '--ps_hosts and --worker_hosts')
-    ps, workers, job, index = (FLAGS.ps_hosts, FLAGS.worker_hosts,
-                               FLAGS.job_name, FLAGS.task_index)
-  elif os.environ.get('TF_CONFIG'):
-    ps, workers, job, index = _from_tf_config(os.environ['TF_CONFIG'])
-  else:
-    return None
-  return Cluster(_parse_hosts('ps_hosts', ps),
-                 _parse_hosts('worker_hosts', workers), job, index,
-                 FLAGS.sync_replicas)
-
-
 class Cluster(object):
   """This task's place in the cluster, and what it must do there."""
 
-  def __init__(self, ps_hosts, worker_hosts, job_name, task_index, sync):
+  def __init__(self, ps_hosts, worker_hosts, job_name, task_index, sync=True,
+               worker_warning_secs=60):
     if job_name not in ('ps', 'worker'):
       raise UserError('unknown job %r: it must be ps or worker' % job_name)
     hosts = ps_hosts if job_name == 'ps' else worker_hosts
@@ -127,6 +99,7 @@ class Cluster(object):
     self.num_ps = len(ps_hosts)
     self.num_workers = len(worker_hosts)
     self.sync = sync
+    self.worker_warning_secs = worker_warning_secs
     self.is_chief = job_name == 'worker' and task_index == 0
     self.worker_device = '/job:worker/task:%d' % task_index
     self._sync_optimizer = None
@@ -138,6 +111,15 @@ class Cluster(object):
     self._updater = None
     self._step_counts = None
     self._not_ready = None
+
+  @classmethod
+  def from_host_lists(cls, ps_hosts, worker_hosts, job_name, task_index,
+                      **kwargs):
+    """A Cluster from 'host:port,host:port' lists, checked; kwargs as
+    __init__'s."""
+    return cls(_parse_hosts('ps_hosts', ps_hosts),
+               _parse_hosts('worker_hosts', worker_hosts), job_name,
+               task_index, **kwargs)
 
   def start_server(self, config):
     """Starts this task's gRPC server; a port in use is one clear line.
@@ -307,7 +289,23 @@ class Cluster(object):
     if self._updater is not None:
       self._updater.join()
 
-  def wait_for_chief(self, sess):
+  def prepare_session(self, sess, restore, read_step):
+    """The chief restores or initializes; the others wait for it.
+
+    Returns:
+      The global step training continues from.
+    """
+    if self.is_chief:
+      return retry_while_unavailable(restore)
+    retry_while_unavailable(lambda: self._wait_for_chief(sess))
+    return read_step()
+
+  @staticmethod
+  def run_step(sess, fetches, restart_input):
+    """Runs one step, again while another task is briefly unreachable."""
+    return retry_while_unavailable(lambda: sess.run(fetches), restart_input)
+
+  def _wait_for_chief(self, sess):
     """Blocks until the chief has initialized or restored every variable."""
     said = False
     while len(sess.run(self._not_ready)):
@@ -318,8 +316,8 @@ class Cluster(object):
       time.sleep(POLL_SECS)
 
   @contextlib.contextmanager
-  def watch_workers(self, sess, seconds):
-    """On the chief, reports workers that made no step for `seconds`.
+  def watching(self, sess):
+    """On the chief, reports workers that made no step for a while.
 
     In synchronous training the other workers' gradients fill the missing
     worker's place in each update, so training goes on; without this,
@@ -329,6 +327,7 @@ class Cluster(object):
       yield
       return
     stopped = threading.Event()
+    seconds = self.worker_warning_secs
 
     def watch():
       last = sess.run(self._step_counts)
@@ -348,6 +347,38 @@ class Cluster(object):
     finally:
       stopped.set()
       thread.join()
+
+
+def retry_while_unavailable(run, recover=None, seconds=120):
+  """Calls `run`, again while another task of the cluster is unreachable.
+
+  Tasks start in any order and may be restarted; a server that is not
+  listening (yet, or again) makes ops fail with UnavailableError rather than
+  wait.
+
+  Args:
+    run: the function to call.
+    recover: if given, called before each new try.
+    seconds: how long to keep trying.
+  """
+  deadline = time.time() + seconds
+  failed = False
+  while True:
+    try:
+      if failed and recover:
+        recover()
+      return run()
+    except tf.errors.UnavailableError as e:
+      reason = ' '.join(e.message.split())[:200]
+      if time.time() > deadline:
+        raise UserError('the cluster stayed unreachable for %d s (%s): are '
+                        'all tasks of --ps_hosts and --worker_hosts running? '
+                        'Training resumes from the newest checkpoint' %
+                        (seconds, reason))
+      print('Waiting for the other tasks of the cluster (%s).' % reason,
+            flush=True)
+      failed = True
+      time.sleep(1)
 
 
 def _shared_queue(name, ps_index):

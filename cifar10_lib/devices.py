@@ -24,20 +24,8 @@ take memory as it needs it, up to --gpu_memory_fraction if given.
 import os
 import platform
 
-from absl import flags
-
 ONEDNN_VARIABLE = 'TF_ENABLE_ONEDNN_OPTS'
 os.environ.setdefault(ONEDNN_VARIABLE, '1')
-
-flags.DEFINE_float('gpu_memory_fraction', None, 'At most this fraction '
-                   '(0 < f <= 1) of each GPU\'s memory for this process. '
-                   'Unset: memory is taken as needed, without a cap.')
-flags.register_validator(
-    'gpu_memory_fraction', lambda f: f is None or 0 < f <= 1,
-    message='--gpu_memory_fraction must be above 0 and at most 1')
-flags.DEFINE_boolean('use_gpu', True, 'Whether to use GPUs at all; '
-                     '--nouse_gpu keeps the whole run on the CPU, e.g. '
-                     'evaluation beside training on a full GPU.')
 
 # The instruction sets that decide this model's speed: (name, the flag of
 # /proc/cpuinfo that shows it).
@@ -143,10 +131,16 @@ def session_config(gpu_memory_fraction=None, use_gpu=True, cpu_devices=1,
   return config
 
 
-def session_config_from_flags(cpu_devices=1):
-  """`session_config` as the command line sets it: for the scripts' main."""
-  return session_config(flags.FLAGS.gpu_memory_fraction,
-                        flags.FLAGS.use_gpu, cpu_devices)
+def use_bf16(config):
+  """Turns on TensorFlow's oneDNN bfloat16 rewrite in session `config`.
+
+  The rewrite runs convolutions, matrix products and the ops between them
+  in bfloat16 and keeps variables, their updates and the loss in float32;
+  bfloat16 has float32's range, so unlike float16 it needs no loss scaling.
+  """
+  from tensorflow.core.protobuf import rewriter_config_pb2  # pylint: disable=g-import-not-at-top
+  config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
+      rewriter_config_pb2.RewriterConfig.ON)
 
 
 def describe():

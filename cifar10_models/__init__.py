@@ -15,8 +15,6 @@ import json
 import os
 import tempfile
 
-from absl import flags
-
 import cifar10
 from cifar10_lib import checkpoints
 from cifar10_lib.cli import UserError
@@ -28,10 +26,9 @@ from cifar10_models import resnet
 from cifar10_models import simple
 from cifar10_models import vgg
 
-FLAGS = flags.FLAGS
-
 # The tutorial's network, the default.
 TUTORIAL = 'tutorial'
+DEFAULT_MODEL = TUTORIAL
 # Written into --train_dir: {"model": name, "recipe": {...}}.
 MODEL_FILE = 'model.json'
 
@@ -80,27 +77,6 @@ MODELS = collections.OrderedDict((model.name, model) for model in [
     Model('resnet32', resnet.cifar_resnet(5), _zoo(0.1, epochs=30)),
     Model('resnet56', resnet.cifar_resnet(9), _zoo(0.1, epochs=30)),
 ])
-
-flags.DEFINE_enum('model', TUTORIAL, list(MODELS),
-                  'Which network to train, evaluate or use: the tutorial\'s '
-                  'or one of the zoo (README.md lists them). Eval and '
-                  'predict read it from the checkpoint folder when unset.')
-flags.DEFINE_float('epochs', None, 'Train this many epochs (default: the '
-                   'model\'s recipe; the tutorial\'s model uses --max_steps).')
-flags.DEFINE_float('learning_rate', None, 'The peak learning rate of a zoo '
-                   'model\'s recipe.')
-for _name in ('epochs', 'learning_rate'):
-  flags.register_validator(_name, lambda value: value is None or value > 0,
-                           message='--%s must be above 0' % _name)
-flags.DEFINE_float('weight_decay', None, 'The L2 weight decay of a zoo '
-                   'model\'s recipe.', lower_bound=0.0)
-flags.DEFINE_float('label_smoothing', None, 'The share of each training '
-                   'target that a zoo model\'s recipe spreads over all '
-                   'classes (0: none).', lower_bound=0.0, upper_bound=0.5)
-
-# The recipe fields these flags override.
-OVERRIDE_FLAGS = ('epochs', 'learning_rate', 'weight_decay', 'label_smoothing')
-
 
 def get(name):
   """The Model registered as `name`."""
@@ -153,14 +129,6 @@ def _checkpoints_model(directory):
   if record is None and checkpoints.latest(directory):
     return MODELS[TUTORIAL], recipes.TUTORIAL
   return record
-
-
-def requested():
-  """What the flags ask for: (--model if given, else None; the recipe
-  fields that flags given explicitly set)."""
-  name = FLAGS.model if FLAGS['model'].present else None
-  return name, {field: FLAGS[field].value for field in OVERRIDE_FLAGS
-                if FLAGS[field].present}
 
 
 def _check_matches(model, name, directory, what):

@@ -14,7 +14,8 @@ import pytest
 from cifar10_lib import download
 from cifar10_lib import records
 from cifar10_lib.cli import UserError
-from conftest import make_data_dir, to_python_version
+from cifar10_lib.synthetic import make_data_dir
+from conftest import to_python_version
 
 
 def _md5(path):

@@ -11,8 +11,8 @@ import tensorflow as tf
 import cifar10
 import cifar10_input
 from cifar10_lib import records
-from conftest import (TEST_FILE, colour_images, make_data_dir, to_python_version,
-                      write_python_batch, write_records)
+from cifar10_lib.synthetic import colour_images, make_data_dir, write_records
+from conftest import TEST_FILE, to_python_version, write_python_batch
 
 
 def _pattern_images(n):
@@ -93,30 +93,13 @@ def test_train_eval_reads_the_training_files(data_dir):
   assert sum(len(l) for _, l in batches.as_numpy_iterator()) == 5 * 40
 
 
-def distort_one_image_at_a_time(images, offsets, flips, deltas, factors):
-  """The tutorial's distortions with tf.image's ops, one image at a time.
-
-  (bench/tuned_forms.py times it against the batch ops.)
-  """
-  def distort(args):
-    image, offset, flip, delta, factor = args
-    image = tf.image.crop_to_bounding_box(tf.cast(image, tf.float32),
-                                          offset[0], offset[1], 24, 24)
-    image = tf.where(flip, tf.image.flip_left_right(image), image)
-    image = tf.image.adjust_brightness(image, delta)
-    image = tf.image.adjust_contrast(image, factor)
-    return tf.image.per_image_standardization(image)
-  return tf.map_fn(distort, (images, offsets, flips, deltas, factors),
-                   fn_output_signature=tf.float32)
-
-
 def test_batch_distortions_equal_tf_image_ops_one_image_at_a_time():
   images = tf.constant(colour_images(np.arange(40) % 10,
                                      np.random.RandomState(3), noise=50.0))
   params = [p.numpy() for p in cifar10_input.distortion_params(
       tf.constant([5, 1], tf.int64), 40)]
   got = cifar10_input.distort_images(images, *params).numpy()
-  expected = distort_one_image_at_a_time(images, *params).numpy()
+  expected = cifar10_input.distort_images_one_at_a_time(images, *params).numpy()
   assert got.shape == (40, 24, 24, 3) and got.dtype == np.float32
   np.testing.assert_allclose(got, expected, atol=2e-5)
   # Standardized: every image has mean 0 and standard deviation 1.
@@ -167,7 +150,7 @@ def _losses_at_shared_weights(data_dir, seed, steps=10):
     global_step = tf.compat.v1.train.get_or_create_global_step()
     datasets = [cifar10_input.train_dataset(data_dir, 64, seed)]
     with mock.patch.object(cifar10_input, 'distort_images',
-                           distort_one_image_at_a_time):
+                           cifar10_input.distort_images_one_at_a_time):
       datasets += [cifar10_input.train_dataset(data_dir, 64, s)
                    for s in (seed, seed + 1)]
     images, losses = [], []

@@ -8,7 +8,6 @@ import cifar10
 from cifar10_lib import summaries
 from cifar10_lib import checkpoints
 from cifar10_lib import devices
-import cifar10_train
 
 EXPECTED_VARIABLES = {
     'conv1/weights': [5, 5, 3, 64],
@@ -238,7 +237,7 @@ def test_bf16_rewrite_runs_convolutions_in_bfloat16():
   """Wherever oneDNN is on: natively on CPUs with AVX512_BF16 or AMX,
   emulated on others (README.md: slower there, but the same rewrite)."""
   config = tf.compat.v1.ConfigProto()
-  cifar10_train.use_bf16(config)
+  devices.use_bf16(config)
   losses = []
   for session_config in (tf.compat.v1.ConfigProto(), config):
     with tf.Graph().as_default():

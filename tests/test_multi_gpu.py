@@ -12,7 +12,7 @@ import cifar10
 from cifar10_lib import summaries
 from cifar10_lib import checkpoints
 import cifar10_multi_gpu_train
-import cifar10_train
+from cifar10_lib import training
 from conftest import run_script
 from test_scripts import PRECISION_LINE, TRAIN_LINE, _assert_ok, _eval
 
@@ -167,7 +167,7 @@ def test_on_gpus_only_the_towers_compute_asks_for_them(data_dir):
   """The graph for two real GPUs, built (not run) on any machine: each op's
   requested device, as the placer would get it."""
   with tf.Graph().as_default() as graph:
-    global_step, _, next_batch = cifar10_train.input_and_global_step(
+    global_step, _, next_batch = training.input_and_global_step(
         data_dir, BATCH, seed=1)
     cifar10_multi_gpu_train.tower_model(next_batch, global_step,
                                         ['/gpu:0', '/gpu:1'], BATCH)

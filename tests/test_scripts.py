@@ -16,8 +16,8 @@ import tensorflow as tf
 import cifar10
 import cifar10_input
 from cifar10_lib import records
-from conftest import (ROOT, TEST_FILE, make_data_dir, run_script,
-                      to_python_version)
+from cifar10_lib.synthetic import make_data_dir
+from conftest import ROOT, TEST_FILE, run_script, to_python_version
 
 TRAIN_LINE = re.compile(r'^\d{4}-\d\d-\d\d [\d:.]+: step (\d+), loss = [\d.]+ '
                         r'\([\d.]+ examples/sec; [\d.]+ sec/batch\)$', re.M)

@@ -1,0 +1,94 @@
+"""The library runs from Python without a command line; flags stay at the edge."""
+
+import ast
+import glob
+import os
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from absl import flags
+
+import cifar10_eval
+import cifar10_predict
+import cifar10_train
+from cifar10_lib import training
+from conftest import ROOT
+
+
+def _modules():
+  """Every Python file of the project, tests and benchmarks aside."""
+  paths = glob.glob(os.path.join(ROOT, '*.py'))
+  for package in ('cifar10_lib', 'cifar10_models'):
+    paths += glob.glob(os.path.join(ROOT, package, '*.py'))
+  return sorted(paths)
+
+
+def _functions_reading_flags(path):
+  """(function name, line) of every use of FLAGS in `path`, module level
+  included (as '<module>'), but for the line that binds it."""
+  with open(path) as f:
+    tree = ast.parse(f.read())
+  found = []
+
+  def visit(node, function):
+    for child in ast.iter_child_nodes(node):
+      name = function
+      if isinstance(child, (ast.FunctionDef, ast.Lambda)):
+        name = getattr(child, 'name', function)
+      if isinstance(child, ast.Assign) and any(
+          isinstance(t, ast.Name) and t.id == 'FLAGS' for t in child.targets):
+        continue
+      if isinstance(child, ast.Name) and child.id == 'FLAGS':
+        found.append((function, child.lineno))
+      visit(child, name)
+  visit(tree, '<module>')
+  return found
+
+
+@pytest.mark.parametrize('path', _modules(),
+                         ids=lambda p: os.path.relpath(p, ROOT))
+def test_only_main_and_the_from_flags_functions_read_flags(path):
+  readers = _functions_reading_flags(path)
+  misplaced = [(name, line) for name, line in readers
+               if name != 'main' and not name.endswith('_from_flags')]
+  assert not misplaced, misplaced
+
+
+def test_the_edge_is_found():
+  """The check above sees the uses it must allow (not a vacuous pass)."""
+  readers = _functions_reading_flags(os.path.join(ROOT, 'cifar10_train.py'))
+  assert ('main', ) == tuple(sorted({name for name, _ in readers}))
+  readers = _functions_reading_flags(
+      os.path.join(ROOT, 'cifar10_lib', 'options.py'))
+  assert 'plan_from_flags' in {name for name, _ in readers}
+
+
+@pytest.mark.slow
+def test_train_evaluate_and_predict_from_python_without_flags(
+    data_dir, tmp_path, capsys):
+  assert not flags.FLAGS.is_parsed()
+  train_dir, eval_dir = str(tmp_path / 'train'), str(tmp_path / 'eval')
+  plan = training.make_plan(train_dir, 'baseline', batch_size=8, max_steps=3)
+  status = cifar10_train.train(
+      plan, training.LoopOptions(train_dir, data_dir, seed=1,
+                                 log_frequency=1))
+  assert status == 0
+  assert tf.train.latest_checkpoint(train_dir).endswith('model.ckpt-3')
+
+  results = tmp_path / 'results.json'
+  cifar10_eval.run_eval(cifar10_eval.Settings(
+      train_dir, data_dir, eval_dir, num_examples=50,
+      results_file=str(results)))
+  assert '"total": 50' in results.read_text()
+
+  picture = tmp_path / 'noise.png'
+  picture.write_bytes(tf.io.encode_png(np.random.RandomState(0).randint(
+      0, 256, [32, 32, 3]).astype(np.uint8)).numpy())
+  assert cifar10_predict.predict(train_dir, [str(picture)], top_k=2) == 0
+  out = capsys.readouterr().out
+  assert 'Training baseline for 3 steps of 8 examples' in out
+  assert ': step 3, loss = ' in out
+  assert 'precision @ 1 = ' in out
+  assert out.count('noise.png: ') == 1
+  assert not flags.FLAGS.is_parsed()
