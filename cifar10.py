@@ -192,13 +192,15 @@ def _band_lrn(x):
   return normalize(x)
 
 
-def inference(images, use_fp16=False):
+def inference(images, use_fp16=False, weight_decay=WEIGHT_DECAY):
   """Builds the CIFAR-10 model and returns its logits.
 
   Args:
     images: float32 [batch, 24, 24, 3]; any batch size.
     use_fp16: make the variables and activations float16 (the tutorial's
       --use_fp16); each layer takes its variables' type from its input.
+    weight_decay: the L2 factor of local3's and local4's weights (the
+      recipe's; the tutorial's WEIGHT_DECAY).
 
   Returns:
     Logits, float32 [batch, NUM_CLASSES] in either case: the softmax and
@@ -217,9 +219,9 @@ def inference(images, use_fp16=False):
   dim = pool2.shape[1] * pool2.shape[2] * pool2.shape[3]
   flat = tf.reshape(pool2, [-1, dim])
   local3 = _fully_connected(flat, dim, 384, stddev=0.04, bias=0.1,
-                            wd=WEIGHT_DECAY, scope='local3')
+                            wd=weight_decay, scope='local3')
   local4 = _fully_connected(local3, 384, 192, stddev=0.04, bias=0.1,
-                            wd=WEIGHT_DECAY, scope='local4')
+                            wd=weight_decay, scope='local4')
   logits = _fully_connected(local4, 192, NUM_CLASSES, stddev=1 / 192.0,
                             bias=0.0, wd=None, scope='softmax_linear',
                             relu=False)
@@ -261,8 +263,10 @@ def loss_terms():
                                      scope + '/' if scope else None)
 
 
-def learning_rate(global_step, examples_per_step):
-  """The learning rate: INITIAL_LEARNING_RATE, decayed in steps.
+def learning_rate(global_step, examples_per_step,
+                  initial=INITIAL_LEARNING_RATE):
+  """The learning rate: `initial` (the tutorial's INITIAL_LEARNING_RATE),
+  decayed in steps.
 
   It drops by LEARNING_RATE_DECAY_FACTOR every NUM_EPOCHS_PER_DECAY epochs,
   counted in global steps of `examples_per_step` examples.
@@ -270,7 +274,7 @@ def learning_rate(global_step, examples_per_step):
   batches_per_epoch = NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN / examples_per_step
   decay_steps = int(batches_per_epoch * NUM_EPOCHS_PER_DECAY)
   lr = tf.compat.v1.train.exponential_decay(
-      INITIAL_LEARNING_RATE, global_step, decay_steps,
+      initial, global_step, decay_steps,
       LEARNING_RATE_DECAY_FACTOR, staircase=True)
   summaries.scalar_summary('learning_rate', lr)
   return lr

@@ -11,6 +11,8 @@ takes little of the CPU the training step needs, and the first batch is
 ready about a second after start, not minutes.
 """
 
+import collections
+import functools
 import random
 
 import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
@@ -32,21 +34,11 @@ MAX_BRIGHTNESS_DELTA = 63
 CONTRAST_LOWER = 0.2
 CONTRAST_UPPER = 1.8
 
-# The views of the images a model can take (cifar10_models' recipes say
-# which): the tutorial's, and the 32x32 one of the model zoo.
+# The views of the images a model can take (a recipe names one, VIEWS
+# below): the tutorial's, and the 32x32 ones of the model zoo.
 TUTORIAL_VIEW = 'tutorial'
 PADDED_CROP_VIEW = 'padded_crop'
 FLIP_VIEW = 'flip'
-VIEWS = {
-    TUTORIAL_VIEW: ('24x24 (training: random crops, flips, brightness and '
-                    'contrast; eval: central crops), per-image '
-                    'standardization'),
-    PADDED_CROP_VIEW: ('32x32 (training: random crops of the image padded '
-                       'by 4 pixels, random flips; eval: whole), per-channel '
-                       'normalization'),
-    FLIP_VIEW: ('32x32 (training: random flips; eval: whole), per-channel '
-                'normalization'),
-}
 # The padded-crop view: padding, and the training set's per-channel pixel
 # mean and standard deviation (R, G, B), which eval and predict apply too.
 PAD = 4
@@ -209,16 +201,6 @@ def normalize(images):
           tf.constant(CHANNEL_STD))
 
 
-def view_size(view):
-  """The height and width of the images a view gives the network."""
-  return IMAGE_SIZE if view == TUTORIAL_VIEW else records.ORIGINAL_IMAGE_SIZE
-
-
-def eval_view(images, view):
-  """The evaluation view of [..., 32, 32, 3] images for `view`."""
-  return eval_image(images) if view == TUTORIAL_VIEW else normalize(images)
-
-
 def eval_image(image):
   """The evaluation view of [..., 32, 32, 3] images: float32 [..., 24, 24, 3].
 
@@ -229,6 +211,54 @@ def eval_image(image):
   image = tf.cast(image[..., margin:margin + IMAGE_SIZE,
                         margin:margin + IMAGE_SIZE, :], tf.float32)
   return tf.image.per_image_standardization(image)
+
+
+class View(collections.namedtuple('View', 'description size train eval')):
+  """How a model sees the images, a recipe element any model can use.
+
+  Attributes:
+    description: in words, for the run's first line.
+    size: the height and width the network gets.
+    train: train(seed, images, n) -> float32 training images, a function
+      of the int64 [2] `seed`, from n uint8 images [n, 32, 32, 3].
+    eval: eval(images) -> the float32 evaluation view of uint8 (or float)
+      images [..., 32, 32, 3]: eval, predict and the SavedModel apply it.
+  """
+
+
+def _tutorial_train(seed, images, n):
+  return distort_images(images, *distortion_params(seed, n))
+
+
+def _padded_crop_train(seed, images, n, shift):
+  return padded_crop_images(images, *padded_crop_params(seed, n, shift))
+
+
+VIEWS = {
+    TUTORIAL_VIEW: View(
+        '24x24 (training: random crops, flips, brightness and contrast; '
+        'eval: central crops), per-image standardization', IMAGE_SIZE,
+        _tutorial_train, eval_image),
+    PADDED_CROP_VIEW: View(
+        '32x32 (training: random crops of the image padded by 4 pixels, '
+        'random flips; eval: whole), per-channel normalization',
+        records.ORIGINAL_IMAGE_SIZE,
+        functools.partial(_padded_crop_train, shift=PAD), normalize),
+    FLIP_VIEW: View(
+        '32x32 (training: random flips; eval: whole), per-channel '
+        'normalization', records.ORIGINAL_IMAGE_SIZE,
+        functools.partial(_padded_crop_train, shift=0), normalize),
+}
+
+
+def view_size(view):
+  """The height and width of the images the view `view` gives the network."""
+  return VIEWS[view].size
+
+
+def eval_view(images, view):
+  """The evaluation view `view` of [..., 32, 32, 3] images."""
+  return VIEWS[view].eval(images)
 
 
 def train_dataset(data_dir, batch_size, seed=None, view=TUTORIAL_VIEW,
@@ -259,12 +289,7 @@ def train_dataset(data_dir, batch_size, seed=None, view=TUTORIAL_VIEW,
 
   def distorted_batch(batch_number, images, labels):
     batch_seed = tf.stack([tf.constant(seed, tf.int64), batch_number])
-    if view == TUTORIAL_VIEW:
-      return distort_images(
-          images, *distortion_params(batch_seed, batch_size)), labels
-    shift = 0 if view == FLIP_VIEW else PAD
-    return padded_crop_images(
-        images, *padded_crop_params(batch_seed, batch_size, shift)), labels
+    return VIEWS[view].train(batch_seed, images, batch_size), labels
   return _from_memory(paths, picks, distorted_batch, first_batch)
 
 

@@ -156,7 +156,7 @@ def tower_model(next_batch, global_step, devices, batch_size,
   Returns:
     (train_op, mean total loss over the towers).
   """
-  model, recipe = cifar10_models.or_tutorial(model, recipe)
+  model, recipe = cifar10_models.or_default(model, recipe)
   optimizer = recipes.optimizer(
       recipe, global_step, examples_per_update or batch_size * len(devices))
   tower_grads, tower_losses = [], []

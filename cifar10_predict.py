@@ -129,7 +129,7 @@ def build_classifier(model=None, recipe=None, use_fp16=False):
     (encoded, outputs): a string placeholder [batch], and a dict of the
     signature's outputs.
   """
-  model, recipe = cifar10_models.or_tutorial(model, recipe)
+  model, recipe = cifar10_models.or_default(model, recipe)
   encoded = tf.compat.v1.placeholder(tf.string, [None], name='encoded_images')
   size = cifar10_input.view_size(recipe.view)
   images = tf.map_fn(lambda data: decode_image(data, recipe.view), encoded,

@@ -73,7 +73,7 @@ def main():
            '--model=' + args.model, '--train_dir=' + train_dir,
            '--seed=%d' % args.seed, '--log_frequency=100',
            '--save_checkpoint_secs=0'] + args.extra
-  if not model.is_tutorial:
+  if model.tunable:
     flags.append('--epochs=%g' % epochs)
   print('%s to precision %.4f: at most %g epochs (%d steps of %d), eval '
         'every %d steps; training into %s' %

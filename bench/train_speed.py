@@ -54,7 +54,7 @@ def _zoo_variants():
   """A variant per zoo model (its recipe, fp32) and one with --bf16."""
   variants = {}
   for name in cifar10_models.MODELS:
-    if name != cifar10_models.TUTORIAL:
+    if name != cifar10_models.DEFAULT_MODEL:
       variants[name] = ('cifar10_train.py', ['--model=' + name])
       variants[name + '_bf16'] = ('cifar10_train.py',
                                   ['--model=' + name, '--bf16'])

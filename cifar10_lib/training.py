@@ -237,7 +237,7 @@ def run_training(build_train_op, plan, examples_per_step, config, options,
     _prepare_train_dir(options.train_dir)
   print('Training %s for %d steps of %d examples; %s.' %
         (plan.model.name, plan.max_steps, examples_per_step,
-         plan.recipe.describe()), flush=True)
+         plan.model.describe(plan.recipe)), flush=True)
   seed = _seed(options.seed)
   with tf.Graph().as_default() as graph, role.device_scope():
     tf.compat.v1.set_random_seed(seed)

@@ -1,9 +1,13 @@
 """The model zoo: every network the scripts train, by name (--model).
 
 The registry maps a name to a `Model`: its builder and its recipe
-(recipe.py). One module per family holds the builders; adding a network is
-a function there and a line in MODELS. Nothing in the training loop, eval
-or predict depends on which model it is.
+(recipe.py). One module per family holds the builders, the tutorial's own
+network included (tutorial.py, an entry like every other); adding a
+network is a function there, a line in MODELS and its parameter count in
+tests/test_zoo.py's table. Nothing in the training loop, eval or predict
+depends on which model it is: what a model does differently is said by its
+entry and its recipe's elements (view, optimizer, schedule, weight
+averages, weight decay).
 
 A training folder records its model and recipe (MODEL_FILE), so that eval,
 predict and a resumed run use them without being told, and refuse, in one
@@ -15,7 +19,6 @@ import json
 import os
 import tempfile
 
-import cifar10
 from cifar10_lib import checkpoints
 from cifar10_lib.cli import UserError
 from cifar10_models import alexnet
@@ -24,6 +27,7 @@ from cifar10_models import layers
 from cifar10_models import recipe as recipes
 from cifar10_models import resnet
 from cifar10_models import simple
+from cifar10_models import tutorial
 from cifar10_models import vgg
 
 # The tutorial's network, the default.
@@ -33,16 +37,21 @@ DEFAULT_MODEL = TUTORIAL
 MODEL_FILE = 'model.json'
 
 
-class Model(collections.namedtuple('Model', 'name build recipe')):
+class Model(collections.namedtuple(
+    'Model', 'name build recipe decayed float16 tunable',
+    defaults=[None, False, True])):
   """A network and its default recipe.
 
-  `build(images, net)` builds the network's layers with a layers.Net and
-  returns its logits; None for the tutorial's model (cifar10.inference).
+  Attributes:
+    build: `build(images, net)` builds the network's layers with a
+      layers.Net and returns its logits.
+    recipe: the recipe.Recipe it trains with by default.
+    decayed: which weights its builder decays, for the recipe's
+      description; None: every weight the Net built, in one term.
+    float16: whether it can be built in float16 (--use_fp16).
+    tunable: whether flags may change its recipe's numbers (--epochs,
+      --learning_rate, --weight_decay, --label_smoothing).
   """
-
-  @property
-  def is_tutorial(self):
-    return self.build is None
 
   def logits(self, images, training, recipe, use_fp16=False):
     """Builds the network on `images`; returns float32 logits.
@@ -51,19 +60,25 @@ class Model(collections.namedtuple('Model', 'name build recipe')):
       images: float32 [batch, size, size, 3], the recipe's input view.
       training: build the training behaviour (batch statistics, dropout).
       recipe: its weight decay is added to the loss terms.
-      use_fp16: the tutorial's --use_fp16 (the tutorial's model only).
+      use_fp16: variables and activations in float16 (float16 models).
     """
-    if self.is_tutorial:
-      return cifar10.inference(images, use_fp16)
-    net = layers.Net(training)
+    net = layers.Net(training, recipe.weight_decay, use_fp16)
     logits = self.build(images, net)
-    net.add_weight_decay(recipe.weight_decay)
+    net.add_weight_decay()
     return logits
+
+  def describe(self, recipe):
+    """What training this model with `recipe` does, for a run's first line."""
+    decay = ('%g' % recipe.weight_decay if self.decayed is None else
+             'the %s\'s (%g on %s)' % (self.name, recipe.weight_decay,
+                                       self.decayed))
+    return recipes.describe(recipe, decay)
 
 
 _zoo = recipes.zoo_recipe
 MODELS = collections.OrderedDict((model.name, model) for model in [
-    Model(TUTORIAL, None, recipes.TUTORIAL),
+    Model(TUTORIAL, tutorial.tutorial, recipes.TUTORIAL,
+          decayed=tutorial.DECAYED, float16=True, tunable=False),
     Model('baseline', simple.baseline, _zoo(0.05, epochs=10)),
     Model('lenet5', simple.lenet5,
           _zoo(0.01, epochs=10, weight_decay=0.0, optimizer='adam',
@@ -78,17 +93,18 @@ MODELS = collections.OrderedDict((model.name, model) for model in [
     Model('resnet56', resnet.cifar_resnet(9), _zoo(0.1, epochs=30)),
 ])
 
+
 def get(name):
   """The Model registered as `name`."""
   return MODELS[name]
 
 
-def or_tutorial(model=None, recipe=None):
-  """(model, recipe), each defaulting: the tutorial's model, the model's recipe.
+def or_default(model=None, recipe=None):
+  """(model, recipe), each defaulting: DEFAULT_MODEL, the model's recipe.
 
   For graph builders whose callers from before the zoo pass neither.
   """
-  model = model or get(TUTORIAL)
+  model = model or get(DEFAULT_MODEL)
   return model, recipe or model.recipe
 
 
@@ -123,11 +139,13 @@ def write_record(directory, model, recipe):
 def _checkpoints_model(directory):
   """(Model, Recipe) of the checkpoints in `directory`, or None if none.
 
-  Folders written before models were recorded hold the tutorial's model.
+  Folders written before models were recorded hold the default model
+  (the tutorial's: there was no other then) with its recipe.
   """
   record = read_record(directory) if os.path.isdir(directory) else None
   if record is None and checkpoints.latest(directory):
-    return MODELS[TUTORIAL], recipes.TUTORIAL
+    model = MODELS[DEFAULT_MODEL]
+    return model, model.recipe
   return record
 
 
@@ -139,28 +157,30 @@ def _check_matches(model, name, directory, what):
 
 
 def _check_fp16(model, use_fp16):
-  if use_fp16 and not model.is_tutorial:
-    raise UserError('--use_fp16 is for the tutorial\'s model; %s runs in '
-                    'float32 (train it with --bf16 on a CPU that has '
-                    'bfloat16)' % model.name)
+  if use_fp16 and not model.float16:
+    raise UserError('--use_fp16 is for the %s model; %s runs in float32 '
+                    '(train it with --bf16 on a CPU that has bfloat16)' %
+                    (' and '.join('%s\'s' % m.name for m in MODELS.values()
+                                  if m.float16), model.name))
 
 
 def for_training(train_dir, name=None, overrides=None, use_fp16=False):
   """(Model, Recipe) to train into `train_dir`.
 
   A folder that holds a model resumes it with its recorded recipe; else
-  the model `name` (default: the tutorial's) with its own. `overrides`
+  the model `name` (default: DEFAULT_MODEL) with its own. `overrides`
   then change the recipe's numbers.
 
   Args:
     train_dir: the training folder (it may not exist yet).
     name: the model asked for (--model), or None.
     overrides: {recipe field: value}, from flags given explicitly.
-    use_fp16: --use_fp16, which only the tutorial's model has.
+    use_fp16: --use_fp16, which only float16 models have.
 
   Raises:
     UserError: `name` differs from the folder's model, an override was
-      given for the tutorial's model, or use_fp16 for a zoo model.
+      given for a model that is not tunable, or use_fp16 for a model
+      without float16.
   """
   found = _checkpoints_model(train_dir)
   if found:
@@ -168,13 +188,13 @@ def for_training(train_dir, name=None, overrides=None, use_fp16=False):
                    'pass a new --train_dir to train another model')
     model, recipe = found
   else:
-    model = MODELS[name or TUTORIAL]
+    model = MODELS[name or DEFAULT_MODEL]
     recipe = model.recipe
   overrides = overrides or {}
-  if overrides and model.is_tutorial:
-    raise UserError('--%s applies to the zoo\'s recipes; the tutorial\'s '
-                    'model keeps the tutorial\'s (--max_steps sets its '
-                    'length)' % sorted(overrides)[0])
+  if overrides and not model.tunable:
+    raise UserError('--%s applies to the zoo\'s recipes; the %s\'s model '
+                    'keeps the %s\'s (--max_steps sets its length)' %
+                    (sorted(overrides)[0], model.name, model.name))
   _check_fp16(model, use_fp16)
   return model, recipe._replace(**overrides)
 
@@ -183,7 +203,7 @@ def for_checkpoints(checkpoint_dir, name=None, use_fp16=False):
   """(Model, Recipe) that the checkpoints in `checkpoint_dir` need.
 
   The folder's record; without one (a folder without checkpoints yet,
-  for eval's watch mode), the model `name`, default the tutorial's.
+  for eval's watch mode), the model `name`, default DEFAULT_MODEL.
   Raises UserError as for_training does.
   """
   found = _checkpoints_model(checkpoint_dir)
@@ -192,7 +212,7 @@ def for_checkpoints(checkpoint_dir, name=None, use_fp16=False):
                    'pass the --checkpoint_dir of a %s model' % name)
     model, recipe = found
   else:
-    model = MODELS[name or TUTORIAL]
+    model = MODELS[name or DEFAULT_MODEL]
     recipe = model.recipe
   _check_fp16(model, use_fp16)
   return model, recipe

@@ -42,11 +42,17 @@ class Net(object):
   Attributes:
     training: whether this is a training graph (batch statistics, moving
       statistics updated, dropout on).
+    weight_decay: the recipe's L2 factor, which add_weight_decay applies
+      to `weights` (a builder that decays its own weights reads it).
+    use_fp16: whether the network is built in float16 (--use_fp16; a
+      builder that can reads it, the others are refused it).
     weights: the weights built (or reused) so far, for weight decay.
   """
 
-  def __init__(self, training):
+  def __init__(self, training, weight_decay=0.0, use_fp16=False):
     self.training = training
+    self.weight_decay = weight_decay
+    self.use_fp16 = use_fp16
     self.weights = []
 
   def _weights(self, shape, activation):
@@ -139,14 +145,16 @@ class Net(object):
   def global_average_pool(x):
     return tf.reduce_mean(x, axis=[1, 2])
 
-  def add_weight_decay(self, weight_decay):
+  def add_weight_decay(self):
     """Adds weight_decay * sum of l2_loss(weights) as one loss term.
 
     One term for the whole network, named 'weight_loss', so that the loss
     summaries stay two lines whatever the depth; biases and batch norm's
-    vectors are not decayed.
+    vectors are not decayed. Nothing if the factor is 0 or no weight was
+    built with this Net (a builder with weight decay of its own).
     """
-    if not weight_decay:
+    weight_decay = self.weight_decay
+    if not weight_decay or not self.weights:
       return
     total = tf.add_n([tf.nn.l2_loss(w) for w in self.weights])
     tf.compat.v1.add_to_collection(

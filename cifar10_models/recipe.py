@@ -60,13 +60,16 @@ class Recipe(collections.namedtuple('Recipe', [
     view: the input view (cifar10_input.VIEWS): TUTORIAL_VIEW (24x24
       crops and the tutorial's distortions), PADDED_CROP_VIEW or FLIP_VIEW
       (32x32).
-    optimizer: 'sgd', 'nesterov' (momentum MOMENTUM) or 'adam'.
-    schedule: 'tutorial' (cifar10.learning_rate) or 'one_cycle'.
+    optimizer: a name in OPTIMIZERS: 'sgd', 'nesterov' (momentum
+      MOMENTUM) or 'adam'.
+    schedule: a name in SCHEDULES: 'tutorial' (cifar10.learning_rate) or
+      'one_cycle'.
     learning_rate: the initial (tutorial) or peak (one-cycle) rate.
     warmup_fraction: the one-cycle warm-up's share of the run's epochs.
     epochs: the run's default length; None: the tutorial's --max_steps.
-    weight_decay: L2 factor of the weights; the tutorial's model has its
-      own (cifar10.WEIGHT_DECAY on local3 and local4).
+    weight_decay: L2 factor of the weights the model decays (the
+      tutorial's: local3 and local4; the zoo's: all but biases and batch
+      norm's vectors).
     batch_size: examples per step (per tower).
     moving_average_decay: decay of the weights' moving average that eval
       reads; None: eval reads the weights themselves.
@@ -85,34 +88,6 @@ class Recipe(collections.namedtuple('Recipe', [
 
   def warmup_epochs(self):
     return self.warmup_fraction * (self.epochs or 0)
-
-  @property
-  def is_tutorial(self):
-    return self.schedule == 'tutorial'
-
-  def describe(self):
-    """What this recipe does, for the start of a run."""
-    if self.is_tutorial:
-      schedule = ('%g, x%g every %g epochs' %
-                  (self.learning_rate, cifar10.LEARNING_RATE_DECAY_FACTOR,
-                   cifar10.NUM_EPOCHS_PER_DECAY))
-      decay = 'the tutorial\'s (%g on local3, local4)' % cifar10.WEIGHT_DECAY
-    else:
-      schedule = ('one-cycle: %g -> %g in %g epochs, then linearly to 0 at '
-                  'epoch %g' % (self.learning_rate * WARMUP_START,
-                                self.learning_rate, self.warmup_epochs(),
-                                self.epochs))
-      decay = '%g' % self.weight_decay
-    optimizer = {'sgd': 'SGD', 'adam': 'Adam',
-                 'nesterov': 'SGD + Nesterov momentum %g' % MOMENTUM}
-    averages = ('eval reads the weights\' moving average (decay %g)' %
-                self.moving_average_decay if self.moving_average_decay
-                else 'eval reads the weights themselves')
-    smoothing = ('; label smoothing %g' % self.label_smoothing
-                 if self.label_smoothing else '')
-    return 'input %s; %s; learning rate %s; weight decay %s%s; %s' % (
-        cifar10_input.VIEWS[self.view], optimizer[self.optimizer], schedule,
-        decay, smoothing, averages)
 
 
 # The tutorial's recipe, from cifar10.py's constants.
@@ -136,10 +111,27 @@ def zoo_recipe(learning_rate, epochs, weight_decay=5e-4, optimizer='nesterov',
       moving_average_decay=None, label_smoothing=label_smoothing)
 
 
-def learning_rate(recipe, global_step, examples_per_step):
-  """The recipe's learning rate at `global_step`, with its summary."""
-  if recipe.schedule == 'tutorial':
-    return cifar10.learning_rate(global_step, examples_per_step)
+class Schedule(collections.namedtuple('Schedule', 'rate words')):
+  """A learning-rate schedule, a recipe element any model can use.
+
+  rate(recipe, global_step, examples_per_step) builds the rate (with its
+  'learning_rate' summary); words(recipe) says it in the run's first line.
+  """
+
+
+def _step_decay_rate(recipe, global_step, examples_per_step):
+  return cifar10.learning_rate(global_step, examples_per_step,
+                               recipe.learning_rate)
+
+
+def _step_decay_words(recipe):
+  return '%g, x%g every %g epochs' % (recipe.learning_rate,
+                                      cifar10.LEARNING_RATE_DECAY_FACTOR,
+                                      cifar10.NUM_EPOCHS_PER_DECAY)
+
+
+def _one_cycle_rate(recipe, global_step, examples_per_step):
+  """A linear warm-up from WARMUP_START x the peak, then linearly to 0."""
   epoch = (tf.cast(global_step, tf.float32) * examples_per_step /
            cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN)
   peak = recipe.learning_rate
@@ -152,16 +144,60 @@ def learning_rate(recipe, global_step, examples_per_step):
   return lr
 
 
+def _one_cycle_words(recipe):
+  return ('one-cycle: %g -> %g in %g epochs, then linearly to 0 at epoch %g' %
+          (recipe.learning_rate * WARMUP_START, recipe.learning_rate,
+           recipe.warmup_epochs(), recipe.epochs))
+
+
+# Recipe.schedule names one of these: the tutorial's step decay
+# (cifar10.learning_rate) or the zoo's one-cycle.
+SCHEDULES = {
+    'tutorial': Schedule(_step_decay_rate, _step_decay_words),
+    'one_cycle': Schedule(_one_cycle_rate, _one_cycle_words),
+}
+
+
+class Optimizer(collections.namedtuple('Optimizer', 'make words')):
+  """An optimizer, a recipe element: make(learning_rate) -> a TF1
+  optimizer; words: what the run's first line calls it."""
+
+
+OPTIMIZERS = {
+    'sgd': Optimizer(tf.compat.v1.train.GradientDescentOptimizer, 'SGD'),
+    'nesterov': Optimizer(
+        lambda lr: tf.compat.v1.train.MomentumOptimizer(
+            lr, MOMENTUM, use_nesterov=True),
+        'SGD + Nesterov momentum %g' % MOMENTUM),
+    'adam': Optimizer(tf.compat.v1.train.AdamOptimizer, 'Adam'),
+}
+
+
+def learning_rate(recipe, global_step, examples_per_step):
+  """The recipe's learning rate at `global_step`, with its summary."""
+  return SCHEDULES[recipe.schedule].rate(recipe, global_step,
+                                         examples_per_step)
+
+
 def optimizer(recipe, global_step, examples_per_step):
   """The recipe's optimizer, its learning rate the recipe's at `global_step`.
 
   `examples_per_step` (all towers' and workers' batches of one update) turns
   steps into the epochs the schedule is written in.
   """
-  lr = learning_rate(recipe, global_step, examples_per_step)
-  if recipe.optimizer == 'sgd':
-    return tf.compat.v1.train.GradientDescentOptimizer(lr)
-  if recipe.optimizer == 'nesterov':
-    return tf.compat.v1.train.MomentumOptimizer(lr, MOMENTUM,
-                                                use_nesterov=True)
-  return tf.compat.v1.train.AdamOptimizer(lr)
+  return OPTIMIZERS[recipe.optimizer].make(
+      learning_rate(recipe, global_step, examples_per_step))
+
+
+def describe(recipe, decay):
+  """What `recipe` does, for the start of a run; `decay` says its weight
+  decay in words (the model knows which weights it applies to)."""
+  averages = ('eval reads the weights\' moving average (decay %g)' %
+              recipe.moving_average_decay if recipe.moving_average_decay
+              else 'eval reads the weights themselves')
+  smoothing = ('; label smoothing %g' % recipe.label_smoothing
+               if recipe.label_smoothing else '')
+  return 'input %s; %s; learning rate %s; weight decay %s%s; %s' % (
+      cifar10_input.VIEWS[recipe.view].description,
+      OPTIMIZERS[recipe.optimizer].words,
+      SCHEDULES[recipe.schedule].words(recipe), decay, smoothing, averages)

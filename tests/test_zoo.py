@@ -361,10 +361,12 @@ def test_label_smoothing_spreads_the_target_and_zero_is_the_tutorials():
   # 0.8 on the true class plus 0.02 on each of the ten.
   expected = -(0.8 * log_p[rows, labels] + 0.02 * log_p.sum(1)).mean()
   assert smooth == pytest.approx(expected, rel=1e-5)
-  resnet18 = cifar10_models.get('resnet18').recipe.describe()
+  resnet18 = cifar10_models.get('resnet18')
+  resnet18 = resnet18.describe(resnet18.recipe)
   assert 'label smoothing' not in resnet18
   # VGG16's recipe alone smooths its labels (and doubles the weight decay).
-  vgg16 = cifar10_models.get('vgg16').recipe.describe()
+  vgg16 = cifar10_models.get('vgg16')
+  vgg16 = vgg16.describe(vgg16.recipe)
   assert '; weight decay 0.001; label smoothing 0.1;' in vgg16
 
 
