@@ -20,7 +20,7 @@ whether oneDNN is on, TensorFlow's thread settings. In one run it measures:
   warm-up, the seconds from process start to step 0, and the peak resident
   memory of the process;
 - evaluation of the resulting checkpoint over the test set (images/sec).
-It prints each figure with the target of the speed issue beside it.
+It prints each figure with the project's speed target beside it (README.md).
 """
 
 import argparse
@@ -57,15 +57,16 @@ EVAL_RATE = re.compile(r'step \d+; (\d+) images/sec\]')
 # there, and the whole measurement, four times, took 6 minutes).
 GEMM_SIZES_AND_REPEATS = ((2048, 4), (3072, 1), (4096, 1))
 
-# Targets of the speed issues.
+# The project's speed targets: share of the compute ceiling, start-up time,
+# peak memory.
 CEILING_FRACTION = 0.70
 STEP0_SECS = 5.0
 MEMORY_BYTES = 2 << 30
 # The original tutorial's evaluation speed, images/sec, by the widest vector
 # instructions of the CPU; the target is twice it. Measured on this
-# project's machines: 2,600 on a 2-vCPU Xeon with AVX-512 (session 1), and
-# on a 2-vCPU AMD EPYC with AVX2 whole runs of 15.6 s, about 1,100 (the
-# speed issue for AVX2, which asks for 2,200 there).
+# project's machines: 2,600 on a 2-vCPU Xeon with AVX-512 (2026-11-22), and
+# on a 2-vCPU AMD EPYC with AVX2 whole runs of 15.6 s, about 1,100 (so the
+# target there is 2,200).
 TUTORIAL_EVAL_RATE = {'AVX-512': 2600.0, 'AVX2': 1100.0}
 
 

@@ -1,12 +1,20 @@
 """What the tutorial's scripts stand on, one module per role.
 
-  devices      how TensorFlow uses the machine (oneDNN on before TensorFlow
-               loads, session options, what the CPU has)
+  devices      how TensorFlow uses the machine: oneDNN on before TensorFlow
+               loads, session options, what the CPU has, bfloat16
   cli          command-line plumbing: one error line and an exit status
+  options      the shared flags, and the functions that turn them into
+               arguments (the only library code that reads FLAGS)
+  training     the training loop both trainer scripts run
+  cluster      a task's part in a ps/worker cluster
   checkpoints  atomic saves, finding, checking and restoring checkpoints,
                one trainer per folder
-  cluster      a task's part in a ps/worker cluster
+  records      the data files: formats, places, checks
+  download     fetching and extracting the data set, checked
+  summaries    TensorBoard summaries with the tutorial's tags
   figures      the pictures of an evaluation
+  synthetic    small data sets in the official format, for tests and
+               benchmarks
 
 Importing the package imports `devices` first, and with it sets
 TensorFlow's CPU options, which TensorFlow reads once when it is imported:
@@ -14,4 +22,4 @@ so every module of the project imports something of this package before
 TensorFlow.
 """
 
-from cifar10_lib import devices  # pylint: disable=unused-import
+from cifar10_lib import devices  # noqa: F401 (first: before TensorFlow)
