@@ -228,7 +228,7 @@ def inference(images, use_fp16=False, weight_decay=WEIGHT_DECAY):
   return tf.cast(logits, tf.float32)
 
 
-def loss(logits, labels, label_smoothing=0.0):
+def loss(logits, labels, label_smoothing=0.0, reduction='mean'):
   """Returns the total loss: mean cross entropy plus the weight decay terms.
 
   The terms are also kept in LOSSES_COLLECTION for the loss summaries. Only
@@ -241,6 +241,8 @@ def loss(logits, labels, label_smoothing=0.0):
     label_smoothing: the target's share spread evenly over all classes
       (Szegedy et al. 2016; a zoo recipe's option); 0 is the tutorial's
       cross entropy with the true class alone.
+    reduction: 'mean' (the tutorial's) or 'sum' of the cross entropy over
+      the batch (a recipe's option: airbench's).
   """
   if label_smoothing:
     targets = (tf.one_hot(labels, NUM_CLASSES) * (1.0 - label_smoothing) +
@@ -251,7 +253,8 @@ def loss(logits, labels, label_smoothing=0.0):
     cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
         labels=tf.cast(labels, tf.int64), logits=logits,
         name='cross_entropy_per_example')
-  cross_entropy_mean = tf.reduce_mean(cross_entropy, name='cross_entropy')
+  reduce = tf.reduce_sum if reduction == 'sum' else tf.reduce_mean
+  cross_entropy_mean = reduce(cross_entropy, name='cross_entropy')
   tf.compat.v1.add_to_collection(LOSSES_COLLECTION, cross_entropy_mean)
   return tf.add_n(loss_terms(), name='total_loss')
 
@@ -338,7 +341,8 @@ def variable_averages(global_step, decay=MOVING_AVERAGE_DECAY):
 
 
 def apply_gradients(optimizer, grads_and_vars, global_step,
-                    moving_average_decay=MOVING_AVERAGE_DECAY, update_ops=()):
+                    moving_average_decay=MOVING_AVERAGE_DECAY, update_ops=(),
+                    post_update=None):
   """Applies the gradients, then updates the variables' moving averages.
 
   Evaluation reads the averages (see `variables_to_restore`), which are less
@@ -349,6 +353,9 @@ def apply_gradients(optimizer, grads_and_vars, global_step,
     moving_average_decay: the averages' decay; None: no averages.
     update_ops: other ops the step runs, such as batch norm's updates of
       its moving statistics (the zoo's models).
+    post_update: None, or a function post_update(after) that builds an op
+      to run after the op `after`, here all of the step's updates (a
+      recipe's lookahead).
 
   Returns:
     The training op: one step of SGD plus the averages' update.
@@ -361,7 +368,10 @@ def apply_gradients(optimizer, grads_and_vars, global_step,
           tf.compat.v1.trainable_variables())
     else:
       step = tf.no_op()
-  return tf.group(step, *update_ops) if update_ops else step
+  step = tf.group(step, *update_ops) if update_ops else step
+  if post_update is None:
+    return step
+  return tf.group(step, post_update(step))
 
 
 def train(total_loss, global_step, batch_size):
@@ -381,7 +391,8 @@ def train(total_loss, global_step, batch_size):
 
 
 def train_step(total_loss, global_step, optimizer,
-               moving_average_decay=MOVING_AVERAGE_DECAY, update_ops=()):
+               moving_average_decay=MOVING_AVERAGE_DECAY, update_ops=(),
+               post_update=None):
   """One training step with `optimizer`, on a single device.
 
   The loss averages are updated before the gradients are applied (see
@@ -392,7 +403,7 @@ def train_step(total_loss, global_step, optimizer,
   with tf.control_dependencies([loss_averages_op]):
     grads = optimizer.compute_gradients(total_loss)
   return apply_gradients(optimizer, grads, global_step, moving_average_decay,
-                         update_ops)
+                         update_ops, post_update)
 
 
 def variables_to_restore(moving_average_decay=MOVING_AVERAGE_DECAY):

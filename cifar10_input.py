@@ -69,7 +69,7 @@ def _load(paths, python_version):
 
 
 def _from_memory(paths, picks, view, first_number=0):
-  """Batches made by `view(batch_number, images, labels)` for `picks`.
+  """Batches made by `view(batch_number, images, labels, ids)` for `picks`.
 
   Each element of `picks` (int64 [n]) says which records make a batch;
   `view` gets them decoded, numbered from `first_number`, and transforms
@@ -85,7 +85,8 @@ def _from_memory(paths, picks, view, first_number=0):
   pairs = tf.data.Dataset.zip((picks.enumerate(first_number), table.repeat()))
   return pairs.map(
       _no_autograph(lambda numbered, table: view(
-          numbered[0], *records.split_records(tf.gather(table, numbered[1])))),
+          numbered[0], *records.split_records(tf.gather(table, numbered[1])),
+          numbered[1])),
       num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
@@ -213,27 +214,79 @@ def eval_image(image):
   return tf.image.per_image_standardization(image)
 
 
-class View(collections.namedtuple('View', 'description size train eval')):
+# How a view orders the training records: a stream through a shuffle
+# buffer (the tutorial's), or a permutation per epoch in whole batches, the
+# last partial batch dropped (airbench's).
+STREAM = 'stream'
+EPOCHS = 'epochs'
+# airbench's view: translation by up to this many pixels over a
+# reflect-padded image, and the stream key of the fixed per-image flips.
+TRANSLATE = 2
+_FLIP_KEY = -1
+
+
+class Batch(collections.namedtuple(
+    'Batch', 'seed number epoch images ids size num_examples')):
+  """A training batch as a view's `train` gets it.
+
+  seed: the run's seed; number: the batch's number in the run (int64
+  tensor); epoch: the epoch it belongs to (int64 tensor; the EPOCHS order
+  only, else None); images: uint8 [size, 32, 32, 3]; ids: the records'
+  numbers (int64 [size]); size: the batch size; num_examples: the records.
+  """
+
+  def seed_pair(self):
+    """The int64 [2] stateless seed of this batch's random draws."""
+    return tf.stack([tf.constant(self.seed, tf.int64), self.number])
+
+
+class View(collections.namedtuple('View', 'description size train eval order',
+                                  defaults=[STREAM])):
   """How a model sees the images, a recipe element any model can use.
 
   Attributes:
     description: in words, for the run's first line.
     size: the height and width the network gets.
-    train: train(seed, images, n) -> float32 training images, a function
-      of the int64 [2] `seed`, from n uint8 images [n, 32, 32, 3].
+    train: train(batch) -> float32 training images from a Batch, a
+      function of its seed and number (and ids, epoch) alone.
     eval: eval(images) -> the float32 evaluation view of uint8 (or float)
       images [..., 32, 32, 3]: eval, predict and the SavedModel apply it.
+    order: STREAM or EPOCHS.
   """
 
 
-def _tutorial_train(seed, images, n):
-  return distort_images(images, *distortion_params(seed, n))
+def _tutorial_train(batch):
+  return distort_images(batch.images,
+                        *distortion_params(batch.seed_pair(), batch.size))
 
 
-def _padded_crop_train(seed, images, n, shift):
-  return padded_crop_images(images, *padded_crop_params(seed, n, shift))
+def _padded_crop_train(batch, shift):
+  return padded_crop_images(
+      batch.images, *padded_crop_params(batch.seed_pair(), batch.size, shift))
 
 
+def alternating_flips(batch):
+  """airbench's flips: each image's own, drawn once for the run, in even
+  epochs, and the opposite in odd ones (bool [size])."""
+  fixed = tf.random.stateless_uniform(
+      [batch.num_examples], tf.constant([batch.seed, _FLIP_KEY], tf.int64))
+  return tf.not_equal(tf.gather(fixed, batch.ids) < 0.5,
+                      tf.equal(batch.epoch % 2, 1))
+
+
+def _translate_and_flip_train(batch):
+  """airbench's training view: a random translation by up to TRANSLATE
+  pixels over the reflect-padded image, the alternating flip, then the
+  per-channel normalization."""
+  offsets = tf.random.stateless_uniform(
+      [batch.size, 2], batch.seed_pair(), 0, 2 * TRANSLATE + 1, tf.int32)
+  padded = tf.pad(batch.images, [[0, 0], [TRANSLATE, TRANSLATE],
+                                 [TRANSLATE, TRANSLATE], [0, 0]], 'REFLECT')
+  return normalize(_crop_and_flip(padded, offsets, alternating_flips(batch),
+                                  records.ORIGINAL_IMAGE_SIZE))
+
+
+TRANSLATE_VIEW = 'translate_alternating_flip'
 VIEWS = {
     TUTORIAL_VIEW: View(
         '24x24 (training: random crops, flips, brightness and contrast; '
@@ -248,7 +301,21 @@ VIEWS = {
         '32x32 (training: random flips; eval: whole), per-channel '
         'normalization', records.ORIGINAL_IMAGE_SIZE,
         functools.partial(_padded_crop_train, shift=0), normalize),
+    TRANSLATE_VIEW: View(
+        '32x32 (training: translations by up to 2 pixels over the '
+        'reflect-padded image, alternating flips, whole epochs of whole '
+        'batches; eval: whole), per-channel normalization',
+        records.ORIGINAL_IMAGE_SIZE, _translate_and_flip_train, normalize,
+        EPOCHS),
 }
+
+
+def examples_per_epoch(view, num_examples, batch_size):
+  """The examples an epoch of `view` trains on: all of them, but for the
+  last partial batch, which the EPOCHS order drops."""
+  if VIEWS[view].order == EPOCHS:
+    return num_examples // batch_size * batch_size
+  return num_examples
 
 
 def view_size(view):
@@ -280,17 +347,46 @@ def train_dataset(data_dir, batch_size, seed=None, view=TUTORIAL_VIEW,
     seed = new_seed()
   paths = records.data_files(data_dir)
   num_examples = records.num_examples_in(paths)
+  picks = _PICKS[VIEWS[view].order](num_examples, batch_size, seed,
+                                    first_batch)
+
+  def distorted_batch(batch_number, images, labels, ids):
+    epoch = (batch_number // (num_examples // batch_size)
+             if VIEWS[view].order == EPOCHS else None)
+    return VIEWS[view].train(Batch(seed, batch_number, epoch, images, ids,
+                                   batch_size, num_examples)), labels
+  return _from_memory(paths, picks, distorted_batch, first_batch)
+
+
+def _stream_picks(num_examples, batch_size, seed, first_batch):
+  """The tutorial's order: a shuffle buffer of 40% of an epoch over the
+  record numbers, endless; a run resumed at batch N shuffles anew."""
   buffer_size = int(num_examples * MIN_FRACTION_OF_EXAMPLES_IN_QUEUE)
   shuffle_seed = (tf.constant(seed, tf.int64) +
                   RESUMED_STREAM_STRIDE * tf.cast(first_batch, tf.int64))
-  picks = tf.data.Dataset.range(num_examples).shuffle(
+  return tf.data.Dataset.range(num_examples).shuffle(
       max(buffer_size, 1), seed=shuffle_seed).repeat().batch(
           batch_size, drop_remainder=True)
 
-  def distorted_batch(batch_number, images, labels):
-    batch_seed = tf.stack([tf.constant(seed, tf.int64), batch_number])
-    return VIEWS[view].train(batch_seed, images, batch_size), labels
-  return _from_memory(paths, picks, distorted_batch, first_batch)
+
+def _epoch_picks(num_examples, batch_size, seed, first_batch):
+  """A permutation of the records per epoch, a function of (seed, epoch),
+  in whole batches: a run resumed at batch N goes on with the very batches
+  an uninterrupted run would have had."""
+  per_epoch = num_examples // batch_size
+  first_batch = tf.cast(first_batch, tf.int64)
+
+  def epoch_batches(epoch):
+    order = tf.argsort(tf.random.stateless_uniform(
+        [num_examples], tf.stack([tf.constant(seed, tf.int64), epoch])))
+    return tf.data.Dataset.from_tensor_slices(tf.reshape(
+        tf.cast(order[:per_epoch * batch_size], tf.int64),
+        [per_epoch, batch_size]))
+  return tf.data.Dataset.range(first_batch // per_epoch, 2 ** 62).flat_map(
+      epoch_batches).skip(first_batch % per_epoch)
+
+
+_PICKS = {STREAM: _stream_picks, EPOCHS: _epoch_picks}
 
 
 def eval_dataset(eval_data, data_dir, batch_size, num_examples=None,
@@ -321,7 +417,7 @@ def eval_dataset(eval_data, data_dir, batch_size, num_examples=None,
         (num_examples, eval_data, available, available))
   picks = tf.data.Dataset.range(num_examples).batch(batch_size)
   return _from_memory(paths, picks,
-                      lambda unused_number, images, labels: (
+                      lambda unused_number, images, labels, unused_ids: (
                           eval_view(images, view), labels))
 
 

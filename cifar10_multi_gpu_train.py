@@ -146,8 +146,9 @@ def tower_model(next_batch, global_step, devices, batch_size,
     device_fn: maps a tower's device to its device function, which must put
       the variables where they are shared.
     apply_fn: (optimizer, grads_and_vars, global_step,
-      moving_average_decay, update_ops) -> train op; by default the
-      optimizer's update plus the moving averages, as on one device.
+      moving_average_decay, update_ops, post_update) -> train op; by
+      default the optimizer's update plus the moving averages, as on one
+      device.
     use_fp16: variables and activations in float16 (--use_fp16).
     model, recipe: the cifar10_models.Model and its Recipe; by default the
       tutorial's. Batch norm's moving statistics are updated from the
@@ -157,8 +158,8 @@ def tower_model(next_batch, global_step, devices, batch_size,
     (train_op, mean total loss over the towers).
   """
   model, recipe = cifar10_models.or_default(model, recipe)
-  optimizer = recipes.optimizer(
-      recipe, global_step, examples_per_update or batch_size * len(devices))
+  examples_per_update = examples_per_update or batch_size * len(devices)
+  optimizer = recipes.optimizer(recipe, global_step, examples_per_update)
   tower_grads, tower_losses = [], []
   update_ops = []
   with tf.compat.v1.variable_scope(tf.compat.v1.get_variable_scope(),
@@ -172,7 +173,7 @@ def tower_model(next_batch, global_step, devices, batch_size,
         summaries.image_summary('images', images)
         total_loss = cifar10.loss(
             model.logits(images, True, recipe, use_fp16), labels,
-            recipe.label_smoothing)
+            recipe.label_smoothing, recipe.loss_reduction)
         if i == 0:
           update_ops = tf.compat.v1.get_collection(
               tf.compat.v1.GraphKeys.UPDATE_OPS, scope)
@@ -187,7 +188,9 @@ def tower_model(next_batch, global_step, devices, batch_size,
     with tf.control_dependencies([loss_averages_op]):
       grads = average_gradients(tower_grads)
     return apply_fn(optimizer, grads, global_step,
-                    recipe.moving_average_decay, update_ops), losses[-1]
+                    recipe.moving_average_decay, update_ops,
+                    recipes.post_update(recipe, global_step,
+                                        examples_per_update)), losses[-1]
 
 
 def main(unused_argv):

@@ -56,11 +56,13 @@ def single_device_model(next_batch, global_step, plan):
   images, labels = next_batch()
   summaries.image_summary('images', images)
   logits = plan.model.logits(images, True, plan.recipe, plan.use_fp16)
-  total_loss = cifar10.loss(logits, labels, plan.recipe.label_smoothing)
+  total_loss = cifar10.loss(logits, labels, plan.recipe.label_smoothing,
+                            plan.recipe.loss_reduction)
   optimizer = recipes.optimizer(plan.recipe, global_step, plan.batch_size)
   train_op = cifar10.train_step(
       total_loss, global_step, optimizer, plan.recipe.moving_average_decay,
-      tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS))
+      tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS),
+      recipes.post_update(plan.recipe, global_step, plan.batch_size))
   return train_op, total_loss
 
 

@@ -170,7 +170,7 @@ class Cluster(object):
 
   def apply_gradients(self, optimizer, grads_and_vars, global_step,
                       moving_average_decay=cifar10.MOVING_AVERAGE_DECAY,
-                      update_ops=()):
+                      update_ops=(), post_update=None):
     """Like cifar10.apply_gradients, aggregating all workers if synchronous.
 
     SyncReplicasOptimizer sums up the gradients of every worker, applies them
@@ -180,6 +180,9 @@ class Cluster(object):
     statistics) when synchronous; asynchronous workers each make global
     steps, and each runs them.
     """
+    if post_update is not None:
+      raise UserError('this recipe\'s lookahead does not run on a cluster '
+                      'yet: train it on one machine, with towers if need be')
     if not self.sync:
       return tf.group(
           cifar10.apply_gradients(optimizer, grads_and_vars, global_step,

@@ -247,6 +247,23 @@ def _check_data_file(path):
                     're-download it' % (path, size, RECORD_BYTES))
 
 
+def training_images(data_dir, count):
+  """The first `count` training images (all, if there are fewer), uint8
+  [count, 32, 32, 3], read with numpy (for a layer set from the data when
+  a run starts)."""
+  rows = []
+  for path in data_files(data_dir):
+    if is_python_batch(path):
+      rows.append(read_python_batch(path))
+    else:
+      rows.append(np.fromfile(path, np.uint8).reshape(-1, RECORD_BYTES))
+    if sum(len(r) for r in rows) >= count:
+      break
+  images = np.concatenate(rows)[:count, LABEL_BYTES:]
+  return images.reshape(-1, IMAGE_DEPTH, ORIGINAL_IMAGE_SIZE,
+                        ORIGINAL_IMAGE_SIZE).transpose(0, 2, 3, 1)
+
+
 def num_examples_in(paths):
   """Returns the number of records in the given (checked) files."""
   return sum(_check_python_batch(p) if is_python_batch(p) else

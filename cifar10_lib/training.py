@@ -25,6 +25,7 @@ import tensorflow as tf
 
 import cifar10_input
 import cifar10_models
+from cifar10_models import layers
 from cifar10_lib import checkpoints
 from cifar10_lib import cli
 from cifar10_lib import records
@@ -183,16 +184,22 @@ def _prepare_train_dir(train_dir):
 
 
 def _restore_or_initialize(sess, saver, var_map, init_op, global_step,
-                           train_dir):
-  """Resumes from the newest readable checkpoint in `train_dir`, or starts.
+                           options):
+  """Resumes from the newest readable checkpoint in options.train_dir, or
+  starts: initializes the variables, and sets those a layer takes from the
+  training data (layers.DATA_INITIALIZERS).
 
   Returns:
     The global step training continues from.
   """
-  checkpoints.remove_partial(train_dir)
-  checkpoint = checkpoints.restore_newest(sess, saver, var_map, train_dir)
+  checkpoints.remove_partial(options.train_dir)
+  checkpoint = checkpoints.restore_newest(sess, saver, var_map,
+                                          options.train_dir)
   if checkpoint is None:
     sess.run(init_op)
+    for count, images, assign in layers.data_initializers(sess.graph):
+      sess.run(assign, {images: records.training_images(options.data_dir,
+                                                        count)})
     return 0
   step = sess.run(global_step)
   print('Resuming from %s at step %d.' % (checkpoint, step), flush=True)
@@ -258,7 +265,7 @@ def run_training(build_train_op, plan, examples_per_step, config, options,
     with tf.compat.v1.Session(target, config=config) as sess:
       step = role.prepare_session(
           sess, lambda: _restore_or_initialize(sess, saver, var_map, init_op,
-                                         global_step, options.train_dir),
+                                               global_step, options),
           lambda: sess.run(global_step))
       if role.is_chief:
         # Once the checkpoints are known to be this model's.

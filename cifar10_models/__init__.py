@@ -21,6 +21,7 @@ import tempfile
 
 from cifar10_lib import checkpoints
 from cifar10_lib.cli import UserError
+from cifar10_models import airbench
 from cifar10_models import alexnet
 from cifar10_models import inception
 from cifar10_models import layers
@@ -62,7 +63,9 @@ class Model(collections.namedtuple(
       recipe: its weight decay is added to the loss terms.
       use_fp16: variables and activations in float16 (float16 models).
     """
-    net = layers.Net(training, recipe.weight_decay, use_fp16)
+    decays_itself = recipes.OPTIMIZERS[recipe.optimizer].decays
+    net = layers.Net(training, 0.0 if decays_itself else recipe.weight_decay,
+                     use_fp16)
     logits = self.build(images, net)
     net.add_weight_decay()
     return logits
@@ -91,6 +94,7 @@ MODELS = collections.OrderedDict((model.name, model) for model in [
     Model('resnet20', resnet.cifar_resnet(3), _zoo(0.1, epochs=30)),
     Model('resnet32', resnet.cifar_resnet(5), _zoo(0.1, epochs=30)),
     Model('resnet56', resnet.cifar_resnet(9), _zoo(0.1, epochs=30)),
+    Model('airbench94', airbench.airbench94, recipes.AIRBENCH94),
 ])
 
 

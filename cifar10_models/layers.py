@@ -15,6 +15,7 @@ import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 import tensorflow as tf
 
 import cifar10
+import cifar10_input
 from cifar10_lib import summaries
 
 # Batch norm: the moving statistics move this much toward each batch's
@@ -28,7 +29,104 @@ HE_INIT = tf.compat.v1.variance_scaling_initializer(
     2.0, mode='fan_in', distribution='truncated_normal')
 GLOROT_INIT = tf.compat.v1.glorot_uniform_initializer()
 
-ACTIVATIONS = {'relu': tf.nn.relu, 'sigmoid': tf.nn.sigmoid, None: None}
+ACTIVATIONS = {'relu': tf.nn.relu, 'sigmoid': tf.nn.sigmoid,
+               'gelu': lambda x: tf.nn.gelu(x, approximate=False), None: None}
+
+# Graph collections of what a recipe treats apart: batch norm's offsets
+# (OFFSETS: a recipe may give them a larger learning rate) and moving
+# statistics (STATISTICS: airbench's lookahead averages them), variables that
+# train for their first N epochs only (the collection EPOCH_LIMIT % N), and
+# variables set from the first N training images when a run starts fresh
+# (DATA_INITIALIZED; feed the images to a placeholder of DATA_IMAGES % N and
+# run the op of DATA_INITIALIZERS % N in the same place).
+OFFSETS = 'batch_norm_offsets'
+STATISTICS = 'batch_norm_statistics'
+EPOCH_LIMIT = 'trained_for_epochs/%d'
+DATA_INITIALIZED = 'data_initialized_variables'
+DATA_IMAGES = 'data_initializer_images/%d'
+DATA_INITIALIZERS = 'data_initializers/%d'
+
+
+def torch_uniform(shape, dtype=tf.float32, partition_info=None):
+  """PyTorch's default initializer of Conv2d and Linear weights:
+  U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (kaiming_uniform with a = sqrt(5))."""
+  del partition_info
+  fan_in = 1
+  for size in shape[:-1]:
+    fan_in *= int(size)
+  bound = fan_in ** -0.5
+  return tf.random.uniform(shape, -bound, bound, dtype)
+
+
+def dirac(shape, dtype=tf.float32, partition_info=None):
+  """torch_uniform, with the first in-channels of the output channels a
+  partial identity (torch.nn.init.dirac_): a 3x3 kernel [h, w, in, out]
+  whose output channel k < min(in, out) copies input channel k."""
+  del partition_info
+  height, width, depth_in, depth_out = [int(d) for d in shape]
+  identity = tf.reshape(tf.one_hot(
+      (height // 2) * width + width // 2, height * width, dtype=dtype),
+                        [height, width, 1, 1]) * tf.eye(
+                            depth_in, depth_out, dtype=dtype)
+  keep = tf.cast(tf.range(depth_out) >= min(depth_in, depth_out), dtype)
+  return torch_uniform(shape, dtype) * keep + identity
+
+
+# The whitening layer's patches come from this many training images.
+WHITENING_IMAGES = 5000
+
+
+def _numbered_collections(graph, pattern):
+  """{N: the collection named pattern % N} of `graph`."""
+  prefix = pattern.split('%')[0]
+  return {int(key[len(prefix):]): graph.get_collection(key)
+          for key in graph.get_all_collection_keys() if key.startswith(prefix)}
+
+
+def epoch_limits(graph):
+  """{variable reference: epochs} of the variables of `graph` that train
+  for their first epochs only."""
+  return {variable.ref(): epochs for epochs, variables in
+          _numbered_collections(graph, EPOCH_LIMIT).items()
+          for variable in variables}
+
+
+def data_initializers(graph):
+  """[(N, images placeholder, assign op)]: the ops of `graph` that set a
+  variable from the first N training images when a run starts fresh."""
+  assigns = _numbered_collections(graph, DATA_INITIALIZERS)
+  return [(count, images, assign) for count, placeholders in
+          _numbered_collections(graph, DATA_IMAGES).items()
+          for images, assign in zip(placeholders, assigns[count])]
+
+
+def whitening_weights(images, size, epsilon):
+  """The whitening kernel [size, size, 3, 2 x 3 x size^2] of float images
+  [n, h, w, 3] (see Net.whitening_conv), computed in float64."""
+  depth = images.shape[-1]
+  patches = tf.image.extract_patches(
+      images, [1, size, size, 1], [1, 1, 1, 1], [1, 1, 1, 1], 'VALID')
+  flat = tf.cast(tf.reshape(patches, [-1, size * size * depth]), tf.float64)
+  covariance = tf.matmul(flat, flat, transpose_a=True) / tf.cast(
+      tf.shape(flat)[0], tf.float64)
+  eigenvalues, eigenvectors = tf.linalg.eigh(covariance)
+  # Largest first: eigh gives them in increasing order, one per column.
+  scaled = tf.reverse(eigenvectors / tf.sqrt(eigenvalues + epsilon), [1])
+  kernel = tf.reshape(scaled, [size, size, depth, size * size * depth])
+  return tf.cast(tf.concat([kernel, -kernel], axis=3), tf.float32)
+
+
+def _register_whitening(kernel, epsilon):
+  """Adds the DataInitializer that sets `kernel`, once per variable."""
+  if kernel in tf.compat.v1.get_collection(DATA_INITIALIZED):
+    return
+  images = tf.compat.v1.placeholder(tf.uint8, [None, 32, 32, 3])
+  value = whitening_weights(cifar10_input.normalize(images),
+                            int(kernel.shape[0]), epsilon)
+  tf.compat.v1.add_to_collection(DATA_INITIALIZED, kernel)
+  tf.compat.v1.add_to_collection(DATA_IMAGES % WHITENING_IMAGES, images)
+  tf.compat.v1.add_to_collection(DATA_INITIALIZERS % WHITENING_IMAGES,
+                                 tf.compat.v1.assign(kernel, value))
 
 
 def _summarize(activation, var_scope):
@@ -55,8 +153,9 @@ class Net(object):
     self.use_fp16 = use_fp16
     self.weights = []
 
-  def _weights(self, shape, activation):
-    initializer = HE_INIT if activation == 'relu' else GLOROT_INIT
+  def _weights(self, shape, activation, initializer=None):
+    if initializer is None:
+      initializer = HE_INIT if activation == 'relu' else GLOROT_INIT
     weights = tf.compat.v1.get_variable('weights', shape, tf.float32,
                                         initializer=initializer)
     self.weights.append(weights)
@@ -69,15 +168,18 @@ class Net(object):
         initializer=tf.compat.v1.zeros_initializer())
 
   def conv(self, x, depth, size, scope, stride=1, padding='SAME',
-           activation='relu', batch_norm=False, bias=True):
+           activation='relu', batch_norm=False, bias=True, initializer=None):
     """A size x size convolution, [biases,] [batch norm,] activation.
 
     Biases before batch norm are redundant (its offset does their job),
     but Keras' Conv2D has them by default and its reference networks count
-    them, so each network says whether its convolutions have them.
+    them, so each network says whether its convolutions have them. The
+    weights' initializer is He's before a ReLU, else Glorot's, unless
+    given.
     """
     with tf.compat.v1.variable_scope(scope) as var_scope:
-      kernel = self._weights([size, size, x.shape[-1], depth], activation)
+      kernel = self._weights([size, size, x.shape[-1], depth], activation,
+                             initializer)
       y = tf.nn.conv2d(x, kernel, stride, padding)
       if bias:
         y = tf.nn.bias_add(y, self._biases(depth))
@@ -87,12 +189,16 @@ class Net(object):
     _summarize(y, var_scope)
     return y
 
-  def dense(self, x, size, scope, activation='relu'):
+  def dense(self, x, size, scope, activation='relu', bias=True,
+            initializer=None):
     """A fully connected layer; flattens its input first."""
     x = tf.reshape(x, [-1, x.shape[1:].num_elements()])
     with tf.compat.v1.variable_scope(scope) as var_scope:
-      y = tf.matmul(x, self._weights([x.shape[-1], size], activation))
-      y = self._activate(tf.nn.bias_add(y, self._biases(size)), activation)
+      y = tf.matmul(x, self._weights([x.shape[-1], size], activation,
+                                     initializer))
+      if bias:
+        y = tf.nn.bias_add(y, self._biases(size))
+      y = self._activate(y, activation)
     _summarize(y, var_scope)
     return y
 
@@ -101,37 +207,76 @@ class Net(object):
     function = ACTIVATIONS[activation]
     return function(x) if function else x
 
-  def batch_norm(self, x, scope='bn'):
+  def batch_norm(self, x, scope='bn', decay=BN_DECAY, epsilon=BN_EPSILON,
+                 scale=True):
     """Batch normalization of NHWC `x` over batch, height and width.
 
     Training graphs normalize with the batch's mean and variance and add
-    the updates of the moving mean and variance to UPDATE_OPS, which the
-    training step runs; inference graphs normalize with the moving ones.
-    All four per-channel vectors are variables, saved in checkpoints.
+    the updates of the moving mean and variance (each moved by 1 - `decay`
+    toward the batch's) to UPDATE_OPS, which the training step runs;
+    inference graphs normalize with the moving ones. The per-channel
+    vectors are variables, saved in checkpoints: the offset 'beta' (also in
+    OFFSETS), the moving statistics and, unless `scale` is False (a scale
+    fixed at 1), the scale 'gamma'.
     """
     depth = x.shape[-1]
     with tf.compat.v1.variable_scope(scope):
-      scale = tf.compat.v1.get_variable(
-          'gamma', [depth], initializer=tf.compat.v1.ones_initializer())
+      if scale:
+        gamma = tf.compat.v1.get_variable(
+            'gamma', [depth], initializer=tf.compat.v1.ones_initializer())
+      else:
+        gamma = tf.ones([depth])
       offset = tf.compat.v1.get_variable(
           'beta', [depth], initializer=tf.compat.v1.zeros_initializer())
+      if offset not in tf.compat.v1.get_collection(OFFSETS):
+        tf.compat.v1.add_to_collection(OFFSETS, offset)
       moving = [tf.compat.v1.get_variable(
           name, [depth], initializer=initializer, trainable=False)
                 for name, initializer in (
                     ('moving_mean', tf.compat.v1.zeros_initializer()),
                     ('moving_variance', tf.compat.v1.ones_initializer()))]
+      for variable in moving:
+        if variable not in tf.compat.v1.get_collection(STATISTICS):
+          tf.compat.v1.add_to_collection(STATISTICS, variable)
       if not self.training:
         y, _, _ = tf.compat.v1.nn.fused_batch_norm(
-            x, scale, offset, moving[0], moving[1], BN_EPSILON,
+            x, gamma, offset, moving[0], moving[1], epsilon,
             is_training=False)
         return y
       y, mean, variance = tf.compat.v1.nn.fused_batch_norm(
-          x, scale, offset, epsilon=BN_EPSILON, is_training=True)
+          x, gamma, offset, epsilon=epsilon, is_training=True)
       for variable, value in zip(moving, (mean, variance)):
         tf.compat.v1.add_to_collection(
             tf.compat.v1.GraphKeys.UPDATE_OPS,
-            variable.assign_sub((variable - value) * (1.0 - BN_DECAY)))
+            variable.assign_sub((variable - value) * (1.0 - decay)))
       return y
+
+  def whitening_conv(self, x, scope, size=2, epsilon=5e-4, bias_epochs=None):
+    """A frozen size x size convolution (no padding) that whitens patches.
+
+    Its 2 x 3 x size^2 output channels are the eigenvectors of the
+    (uncentred) covariance of the size x size patches of the first
+    WHITENING_IMAGES training images, each divided by
+    sqrt(eigenvalue + epsilon), largest eigenvalue first, then the same
+    negated (Jordan 2024, airbench). A training graph registers the op
+    that sets them when a run starts fresh (data_initializers); the
+    checkpoint keeps them. The biases train, for `bias_epochs` epochs
+    only if given (EPOCH_LIMIT).
+    """
+    depth = 2 * x.shape[-1] * size * size
+    with tf.compat.v1.variable_scope(scope) as var_scope:
+      kernel = tf.compat.v1.get_variable(
+          'weights', [size, size, x.shape[-1], depth], tf.float32,
+          initializer=tf.compat.v1.zeros_initializer(), trainable=False)
+      biases = self._biases(depth)
+      if self.training:
+        _register_whitening(kernel, epsilon)
+        if bias_epochs is not None and biases not in (
+            tf.compat.v1.get_collection(EPOCH_LIMIT % bias_epochs)):
+          tf.compat.v1.add_to_collection(EPOCH_LIMIT % bias_epochs, biases)
+      y = tf.nn.bias_add(tf.nn.conv2d(x, kernel, 1, 'VALID'), biases)
+    _summarize(y, var_scope)
+    return y
 
   def dropout(self, x, rate):
     """Drops a `rate` share of x's values in training graphs only."""

@@ -37,6 +37,7 @@ import tensorflow as tf
 import cifar10
 from cifar10_lib import summaries
 import cifar10_input
+from cifar10_models import layers
 
 # Views of the input (cifar10_input.VIEWS).
 TUTORIAL_VIEW = cifar10_input.TUTORIAL_VIEW
@@ -44,6 +45,21 @@ PADDED_CROP_VIEW = cifar10_input.PADDED_CROP_VIEW
 FLIP_VIEW = cifar10_input.FLIP_VIEW
 
 MOMENTUM = 0.9
+# airbench's optimizer and schedule (KellerJordan/cifar10-airbench,
+# legacy/airbench94.py): Nesterov momentum, the rate's factor on batch
+# norm's offsets, and the triangle: from START to 1 at PEAK of the steps
+# (airbench94's warmup_fraction), then to END.
+AIRBENCH_MOMENTUM = 0.85
+OFFSET_RATE_SCALE = 64.0
+TRIANGLE_START = 0.2
+TRIANGLE_PEAK = 0.23
+TRIANGLE_END = 0.07
+# The lookahead (`lookahead`): every PERIOD steps the weights and batch
+# norm's statistics move toward their running average, whose decay is
+# BASE x (step / steps) ** POWER, and are copied from it.
+LOOKAHEAD_PERIOD = 5
+LOOKAHEAD_BASE = 0.95 ** 5
+LOOKAHEAD_POWER = 3
 # A one-cycle schedule starts its warm-up at this share of the peak rate,
 # and the zoo's warm-up takes this share of the run.
 WARMUP_START = 0.1
@@ -53,7 +69,8 @@ WARMUP_FRACTION = 0.15
 class Recipe(collections.namedtuple('Recipe', [
     'view', 'optimizer', 'schedule', 'learning_rate', 'warmup_fraction',
     'epochs', 'weight_decay', 'batch_size', 'moving_average_decay',
-    'label_smoothing'], defaults=[0.0])):
+    'label_smoothing', 'loss_reduction', 'lookahead'],
+                                    defaults=[0.0, 'mean', False])):
   """A training recipe.
 
   Attributes:
@@ -65,7 +82,7 @@ class Recipe(collections.namedtuple('Recipe', [
     schedule: a name in SCHEDULES: 'tutorial' (cifar10.learning_rate) or
       'one_cycle'.
     learning_rate: the initial (tutorial) or peak (one-cycle) rate.
-    warmup_fraction: the one-cycle warm-up's share of the run's epochs.
+    warmup_fraction: the warm-up's share of the run (one-cycle, triangle).
     epochs: the run's default length; None: the tutorial's --max_steps.
     weight_decay: L2 factor of the weights the model decays (the
       tutorial's: local3 and local4; the zoo's: all but biases and batch
@@ -76,15 +93,25 @@ class Recipe(collections.namedtuple('Recipe', [
     label_smoothing: the share of each training target spread over all
       classes (cifar10.loss); 0, the default, in folders recorded before
       it existed.
+    loss_reduction: 'mean' (the tutorial's) or 'sum' (airbench's) of the
+      cross entropy over a batch.
+    lookahead: whether the weights and batch norm's statistics are pulled
+      toward their running average every LOOKAHEAD_PERIOD steps
+      (`lookahead`), as airbench does.
   """
 
   def steps(self, examples_per_step):
-    """Global steps that make `epochs` epochs, or None if it has none."""
+    """Global steps that make `epochs` epochs, or None if it has none.
+
+    An epoch is the view's batches of batch_size (a view of whole batches
+    drops the last partial one), taken examples_per_step at a time.
+    """
     if self.epochs is None:
       return None
-    return int(math.ceil(self.epochs *
-                         cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN /
-                         examples_per_step))
+    examples = cifar10_input.examples_per_epoch(
+        self.view, cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN,
+        self.batch_size)
+    return int(math.ceil(self.epochs * examples / examples_per_step))
 
   def warmup_epochs(self):
     return self.warmup_fraction * (self.epochs or 0)
@@ -96,6 +123,19 @@ TUTORIAL = Recipe(
     learning_rate=cifar10.INITIAL_LEARNING_RATE, warmup_fraction=0.0,
     epochs=None, weight_decay=cifar10.WEIGHT_DECAY, batch_size=128,
     moving_average_decay=cifar10.MOVING_AVERAGE_DECAY)
+
+
+# airbench94's recipe (legacy/airbench94.py): batch 1024 (the last partial
+# batch of an epoch dropped), 9.9 epochs, its SGD at 11.5 and weight decay
+# 0.0153 per 1,024 examples, label smoothing 0.2 with the loss summed over
+# the batch, the triangle schedule and the lookahead; eval reads the
+# weights (the lookahead's final copy) and batch norm's statistics.
+AIRBENCH94 = Recipe(
+    view=cifar10_input.TRANSLATE_VIEW, optimizer='airbench_sgd',
+    schedule='triangle', learning_rate=11.5, warmup_fraction=TRIANGLE_PEAK,
+    epochs=9.9, weight_decay=0.0153, batch_size=1024,
+    moving_average_decay=None, label_smoothing=0.2, loss_reduction='sum',
+    lookahead=True)
 
 
 def zoo_recipe(learning_rate, epochs, weight_decay=5e-4, optimizer='nesterov',
@@ -150,26 +190,112 @@ def _one_cycle_words(recipe):
            recipe.warmup_epochs(), recipe.epochs))
 
 
+def _triangle_rate(recipe, global_step, examples_per_step):
+  """airbench's schedule, in steps: TRIANGLE_START -> 1 at the recipe's
+  warmup_fraction of the run -> TRIANGLE_END at its end, linearly both
+  ways, times the rate."""
+  total = recipe.steps(examples_per_step)
+  peak = int(total * recipe.warmup_fraction)
+  step = tf.cast(global_step, tf.float32)
+  rising = TRIANGLE_START + (1 - TRIANGLE_START) * step / max(peak, 1)
+  falling = 1 + (TRIANGLE_END - 1) * (step - peak) / max(total - peak, 1)
+  lr = tf.multiply(recipe.learning_rate, tf.where(step < peak, rising,
+                                                  falling),
+                   name='learning_rate')
+  summaries.scalar_summary('learning_rate', lr)
+  return lr
+
+
+def _triangle_words(recipe):
+  return ('%g x (%g -> 1 at %g%% of the steps -> %g, linearly)' %
+          (recipe.learning_rate, TRIANGLE_START,
+           100 * recipe.warmup_fraction, TRIANGLE_END))
+
+
 # Recipe.schedule names one of these: the tutorial's step decay
-# (cifar10.learning_rate) or the zoo's one-cycle.
+# (cifar10.learning_rate), the zoo's one-cycle, airbench's triangle.
 SCHEDULES = {
     'tutorial': Schedule(_step_decay_rate, _step_decay_words),
     'one_cycle': Schedule(_one_cycle_rate, _one_cycle_words),
+    'triangle': Schedule(_triangle_rate, _triangle_words),
 }
 
 
-class Optimizer(collections.namedtuple('Optimizer', 'make words')):
-  """An optimizer, a recipe element: make(learning_rate) -> a TF1
-  optimizer; words: what the run's first line calls it."""
+class AirbenchSGD(tf.compat.v1.train.MomentumOptimizer):
+  """airbench's SGD: Nesterov momentum AIRBENCH_MOMENTUM, its numbers
+  "per 1,024 examples" converted as airbench converts them.
+
+  airbench states the rate and the weight decay decoupled from the
+  momentum (and the decay from the rate), and hands PyTorch's SGD
+  lr = rate / (1024 (1 + 1 / (1 - momentum))) and a coupled weight decay
+  (added to each gradient) of weight_decay x batch / rate per unit of
+  lr, which stays as the rate is scheduled. Batch norm's offsets
+  (layers.OFFSETS) get OFFSET_RATE_SCALE x the rate and the same decay
+  per step: their decay-carrying gradient is scaled instead, the same
+  update through momentum. Variables of layers.epoch_limits are updated
+  (momentum, decay and all) only in their first epochs, as airbench
+  stops their gradients.
+  """
+
+  def __init__(self, learning_rate, recipe, global_step, examples_per_step):
+    super(AirbenchSGD, self).__init__(
+        learning_rate / (1024.0 * (1 + 1 / (1 - AIRBENCH_MOMENTUM))),
+        AIRBENCH_MOMENTUM, use_nesterov=True)
+    self._decay = recipe.weight_decay * recipe.batch_size / recipe.learning_rate
+    examples = cifar10_input.examples_per_epoch(
+        recipe.view, cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN,
+        recipe.batch_size)
+    self._epoch = tf.math.floordiv(
+        tf.cast(global_step, tf.int64) * examples_per_step, examples)
+    self._limits = layers.epoch_limits(tf.compat.v1.get_default_graph())
+
+  def compute_gradients(self, loss, *args, **kwargs):
+    """The gradients with the weight decay in, the offsets' scaled."""
+    offsets = {v.ref() for v in tf.compat.v1.get_collection(layers.OFFSETS)}
+    grads = []
+    for grad, var in super(AirbenchSGD, self).compute_gradients(
+        loss, *args, **kwargs):
+      if grad is not None:
+        if var.ref() in offsets:
+          grad = OFFSET_RATE_SCALE * grad + self._decay * var
+        else:
+          grad = grad + self._decay * var
+      grads.append((grad, var))
+    return grads
+
+  def _resource_apply_dense(self, grad, var):
+    apply = super(AirbenchSGD, self)._resource_apply_dense
+    if var.ref() not in self._limits:
+      return apply(grad, var)
+    return tf.cond(self._epoch < self._limits[var.ref()],
+                   lambda: tf.group(apply(grad, var)), tf.no_op)
+
+
+class Optimizer(collections.namedtuple('Optimizer', 'make words decays',
+                                       defaults=[False])):
+  """An optimizer, a recipe element.
+
+  make(learning_rate, recipe, global_step, examples_per_step) -> a TF1
+  optimizer; words: what the run's first line calls it; decays: whether
+  it applies the recipe's weight decay itself (else the model's loss
+  carries it).
+  """
 
 
 OPTIMIZERS = {
-    'sgd': Optimizer(tf.compat.v1.train.GradientDescentOptimizer, 'SGD'),
+    'sgd': Optimizer(
+        lambda lr, *unused: tf.compat.v1.train.GradientDescentOptimizer(lr),
+        'SGD'),
     'nesterov': Optimizer(
-        lambda lr: tf.compat.v1.train.MomentumOptimizer(
+        lambda lr, *unused: tf.compat.v1.train.MomentumOptimizer(
             lr, MOMENTUM, use_nesterov=True),
         'SGD + Nesterov momentum %g' % MOMENTUM),
-    'adam': Optimizer(tf.compat.v1.train.AdamOptimizer, 'Adam'),
+    'adam': Optimizer(lambda lr, *unused: tf.compat.v1.train.AdamOptimizer(lr),
+                      'Adam'),
+    'airbench_sgd': Optimizer(
+        AirbenchSGD, 'airbench\'s SGD + Nesterov momentum %g (rate and weight '
+        'decay per 1,024 examples; %gx the rate on batch norm offsets)' %
+        (AIRBENCH_MOMENTUM, OFFSET_RATE_SCALE), decays=True),
 }
 
 
@@ -186,7 +312,50 @@ def optimizer(recipe, global_step, examples_per_step):
   steps into the epochs the schedule is written in.
   """
   return OPTIMIZERS[recipe.optimizer].make(
-      learning_rate(recipe, global_step, examples_per_step))
+      learning_rate(recipe, global_step, examples_per_step), recipe,
+      global_step, examples_per_step)
+
+
+def post_update(recipe, global_step, examples_per_step):
+  """What a training step of `recipe` runs after its updates, as a
+  function that builds it (cifar10.apply_gradients' post_update), or None.
+  """
+  if not recipe.lookahead:
+    return None
+  return lambda after: lookahead(global_step,
+                                 recipe.steps(examples_per_step), after)
+
+
+def lookahead(global_step, total_steps, after):
+  """airbench's lookahead, run after the op `after` (a step's updates).
+
+  Every LOOKAHEAD_PERIOD global steps, each weight and each batch norm
+  statistic (layers.STATISTICS) moves its running average ('<name>/
+  Lookahead', a variable: checkpoints keep it) toward itself by 1 - decay,
+  decay = LOOKAHEAD_BASE x (step / total_steps) ** LOOKAHEAD_POWER, and is
+  set to that average; at total_steps each is set to its average.
+  """
+  variables = (tf.compat.v1.trainable_variables() +
+               tf.compat.v1.get_collection(layers.STATISTICS))
+  # Each average starts as its variable: the initializers of both read the
+  # same initial value, which one session run evaluates once.
+  averages = [tf.compat.v1.get_variable(
+      v.op.name + '/Lookahead', initializer=v.initial_value,
+      trainable=False) for v in variables]
+  with tf.control_dependencies([after]):
+    step = global_step.read_value()
+  due = tf.equal(step % LOOKAHEAD_PERIOD, 0)
+  decay = tf.where(due, LOOKAHEAD_BASE * tf.pow(
+      tf.cast(step, tf.float32) / total_steps, LOOKAHEAD_POWER), 1.0)
+
+  def pull():
+    updates = []
+    for variable, average in zip(variables, averages):
+      moved = average + (1.0 - decay) * (variable - average)
+      updates += [average.assign(moved), variable.assign(moved)]
+    return tf.group(*updates)
+  return tf.cond(due | (step >= total_steps), pull, tf.no_op,
+                 name='lookahead')
 
 
 def describe(recipe, decay):
@@ -197,6 +366,10 @@ def describe(recipe, decay):
               else 'eval reads the weights themselves')
   smoothing = ('; label smoothing %g' % recipe.label_smoothing
                if recipe.label_smoothing else '')
+  if recipe.loss_reduction != 'mean':
+    smoothing += '; the loss summed over the batch'
+  if recipe.lookahead:
+    smoothing += ('; lookahead every %d steps' % LOOKAHEAD_PERIOD)
   return 'input %s; %s; learning rate %s; weight decay %s%s; %s' % (
       cifar10_input.VIEWS[recipe.view].description,
       OPTIMIZERS[recipe.optimizer].words,

@@ -24,7 +24,7 @@ EXPECTED_PARAMETERS = {
     'tutorial': 1068298, 'baseline': 198506, 'lenet5': 62006,
     'alexnet': 9639178, 'vgg16': 15262026, 'resnet18': 11183562,
     'inception': 120826, 'resnet20': 271098, 'resnet32': 466426,
-    'resnet56': 857082,
+    'resnet56': 857082, 'airbench94': 1973944,
 }
 BATCH = 4
 UPDATE_OPS = tf.compat.v1.GraphKeys.UPDATE_OPS

@@ -1,0 +1,52 @@
+"""airbench94 (Jordan 2024, arXiv 2404.00498): 94% on CIFAR-10 in 10 epochs.
+
+The network of KellerJordan/cifar10-airbench's legacy/airbench94.py, number
+for number: a frozen 2x2 whitening convolution (24 channels) with trained
+biases, GELU, three blocks of widths 64, 256, 256 (conv 3x3 -> max-pool 2
+-> batch norm -> GELU -> conv 3x3 -> batch norm -> GELU), max-pool 3, a
+dense layer 256 -> 10 without biases, logits scaled by 1/9. Convolutions
+have no biases and start as a partial identity (Dirac) on their first
+in-channels; batch norm has epsilon 1e-12, moving statistics moved 40%
+toward the batch's each step (airbench's momentum 0.6), a scale fixed at
+1 and a trained offset. 1,972,792 parameters, batch norm's moving
+statistics and the frozen whitening weights included.
+"""
+
+import cifar10_input
+from cifar10_models import layers
+
+WIDTHS = (64, 256, 256)
+# The whitening biases train for this many epochs, then stay.
+WHITEN_BIAS_EPOCHS = 3
+BN_DECAY = 0.6
+BN_EPSILON = 1e-12
+LOGIT_SCALE = 1.0 / 9.0
+
+
+def _block(x, width, scope, net):
+  """conv 3x3 -> max-pool 2 -> batch norm -> GELU -> conv 3x3 -> batch
+  norm -> GELU."""
+  x = net.conv(x, width, 3, scope + '/conv1', activation=None, bias=False,
+               initializer=layers.dirac)
+  x = _norm(net.max_pool(x, 2, 2), scope + '/norm1', net)
+  x = net.conv(x, width, 3, scope + '/conv2', activation=None, bias=False,
+               initializer=layers.dirac)
+  return _norm(x, scope + '/norm2', net)
+
+
+def _norm(x, scope, net):
+  """airbench's batch norm (scale fixed at 1), then GELU."""
+  return layers.ACTIVATIONS['gelu'](net.batch_norm(
+      x, scope, decay=BN_DECAY, epsilon=BN_EPSILON, scale=False))
+
+
+def airbench94(images, net):
+  """The airbench94 network on normalized 32x32 images."""
+  x = net.whitening_conv(images, 'whiten', bias_epochs=WHITEN_BIAS_EPOCHS)
+  x = layers.ACTIVATIONS['gelu'](x)
+  for i, width in enumerate(WIDTHS):
+    x = _block(x, width, 'block%d' % (i + 1), net)
+  x = net.max_pool(x, 3, 3)
+  logits = net.dense(x, cifar10_input.NUM_CLASSES, 'logits', activation=None,
+                     bias=False, initializer=layers.torch_uniform)
+  return logits * LOGIT_SCALE
