@@ -61,12 +61,19 @@ flags.DEFINE_boolean('per_class', True,
                      'After the precision line, print the precision of each '
                      'class and the confusion matrix; --noper_class prints '
                      'the tutorial\'s single line.')
+flags.DEFINE_boolean('tta', True,
+                     'For a model whose recipe has test-time views '
+                     '(airbench94): classify each image by their weighted '
+                     'logits, and report the plain view too; --notta: the '
+                     'plain view alone.')
 flags.DEFINE_string('results_file', None,
                     'Also write each evaluation\'s results (checkpoint, '
                     'step, precision, per class, confusion matrix) to this '
                     'JSON file, replaced atomically.')
 
 PRECISION_TAG = 'Precision @ 1'
+# With test-time views, PRECISION_TAG is theirs; the plain view's is this.
+PLAIN_PRECISION_TAG = 'Precision @ 1 (plain view)'
 # The eval's pictures in TensorBoard (figures draws them).
 CONFUSION_TAG = 'Confusion matrix'
 MISTAKES_TAG = 'Misclassified (true -> predicted)'
@@ -83,8 +90,8 @@ CELL = 6
 class Settings(collections.namedtuple('Settings', [
     'checkpoint_dir', 'data_dir', 'eval_dir', 'eval_data', 'batch_size',
     'num_examples', 'run_once', 'eval_interval_secs', 'per_class',
-    'results_file', 'model', 'use_fp16'], defaults=[
-        'test', 128, 10000, True, 300, True, None, None, False])):
+    'results_file', 'model', 'use_fp16', 'tta'], defaults=[
+        'test', 128, 10000, True, 300, True, None, None, False, True])):
   """What an evaluation reads, writes and prints: the flags of the same
   names (model: --model, None to take the folder's). From Python an
   evaluation runs once by default; run_once=False watches the folder.
@@ -92,13 +99,16 @@ class Settings(collections.namedtuple('Settings', [
 
 
 class Results(collections.namedtuple(
-    'Results', 'checkpoint step confusion rate mistakes')):
+    'Results', 'checkpoint step confusion rate mistakes plain_correct',
+    defaults=[None])):
   """One checkpoint's evaluation.
 
   `confusion` is int64 [classes, classes]: row = true class, column =
   predicted class; every other figure is derived from it. `mistakes` is
   (images, labels, predictions) of the first misclassified examples, at
-  most figures.MAX_MISTAKES, for the pictures.
+  most figures.MAX_MISTAKES, for the pictures. With test-time views, the
+  predictions are those of the views' weighted logits, and
+  `plain_correct` counts the plain view's right answers.
   """
 
   @property
@@ -112,6 +122,13 @@ class Results(collections.namedtuple(
   @property
   def precision(self):
     return self.correct / float(self.total)
+
+  @property
+  def plain_precision(self):
+    """The plain view's precision, None without test-time views."""
+    if self.plain_correct is None:
+      return None
+    return self.plain_correct / float(self.total)
 
   def per_class(self):
     """[(name, correct, total)] for each class, in class order."""
@@ -128,30 +145,42 @@ def confusion_matrix(labels, predictions):
                                                                  classes)
 
 
+class EvalGraph(collections.namedtuple(
+    'EvalGraph', 'images labels predictions plain_predictions saver var_map')):
+  """build_eval_graph's tensors: the images as the network sees them,
+  int32 [batch] true and top-1 predicted classes (plain_predictions: the
+  plain view's, with test-time views; else None), and the saver that
+  restores what eval reads."""
+
+
 def build_eval_graph(model, recipe, data_dir, eval_data='test', batch_size=128,
-                     num_examples=None, use_fp16=False):
+                     num_examples=None, use_fp16=False, tta=True):
   """Builds the evaluation graph of `model` in the default graph.
 
   The network is built in inference mode (batch norm's moving statistics,
-  no dropout) on the recipe's evaluation view of the images.
+  no dropout) on the recipe's evaluation view of the images, and on its
+  test-time views too if it has them and `tta`.
 
   Returns:
-    (images, labels, predictions, saver, var_map): the images as the
-    network sees them, int32 [batch] tensors of the true and the top-1
-    predicted classes; the saver restores the moving averages.
+    An EvalGraph.
   """
   tf.compat.v1.train.get_or_create_global_step()
   with tf.device('/cpu:0'):
     images, labels = cifar10_input.inputs(eval_data, data_dir, batch_size,
                                           num_examples, recipe.view)
-  logits = model.logits(images, False, recipe, use_fp16)
   # The tutorial's in_top_k(k=1) differs from the top-1 class only where
   # two logits are exactly equal; one prediction per example keeps the
   # per-class counts and the matrix adding up to the precision.
-  predictions = tf.argmax(logits, axis=1, output_type=tf.int32)
+  plain = tf.argmax(model.logits(images, False, recipe, use_fp16), axis=1,
+                    output_type=tf.int32)
+  predictions, plain_predictions = plain, None
+  if tta and recipe.tta:
+    predictions = tf.argmax(model.eval_logits(images, recipe, use_fp16),
+                            axis=1, output_type=tf.int32)
+    plain_predictions = plain
   var_map = cifar10.variables_to_restore(recipe.moving_average_decay)
-  return (images, labels, predictions, tf.compat.v1.train.Saver(var_map),
-          var_map)
+  return EvalGraph(images, labels, predictions, plain_predictions,
+                   tf.compat.v1.train.Saver(var_map), var_map)
 
 
 def evaluate(checkpoint, graph_outputs, config=None):
@@ -168,28 +197,34 @@ def evaluate(checkpoint, graph_outputs, config=None):
   Returns:
     Results.
   """
-  images, labels, predictions, saver, var_map = graph_outputs
+  graph = graph_outputs
+  plain = graph.plain_predictions
   with tf.compat.v1.Session(config=config) as sess:
-    checkpoints.restore(sess, saver, var_map, checkpoint)
+    checkpoints.restore(sess, graph.saver, graph.var_map, checkpoint)
     step = int(sess.run(tf.compat.v1.train.get_global_step()))
     start = time.time()
     confusion = confusion_matrix([], [])
+    plain_correct = 0
     mistakes = _Mistakes()
     with records.explain_data_errors():
       while True:
         # The images are fetched only while mistakes are still wanted.
-        fetches = [labels, predictions] + ([images] if mistakes.wanted()
-                                           else [])
+        fetches = [graph.labels, graph.predictions, plain] + (
+            [graph.images] if mistakes.wanted() else [])
         try:
-          batch = sess.run(fetches)
+          batch = sess.run([f for f in fetches if f is not None])
         except tf.errors.OutOfRangeError:
           break
-        confusion += confusion_matrix(*batch[:2])
+        labels, predictions = batch[:2]
+        if plain is not None:
+          plain_correct += int(np.sum(batch.pop(2) == labels))
+        confusion += confusion_matrix(labels, predictions)
         mistakes.add(*batch)
     # Timed before the session closes: closing sometimes waits 0.8 s for
     # tf.data's autotuning thread, which is not evaluation.
     rate = confusion.sum() / (time.time() - start)
-  return Results(checkpoint, step, confusion, rate, mistakes.arrays())
+  return Results(checkpoint, step, confusion, rate, mistakes.arrays(),
+                 plain_correct if plain is not None else None)
 
 
 class _Mistakes(object):
@@ -219,11 +254,19 @@ class _Mistakes(object):
 
 
 def precision_line(results):
-  """The tutorial's line, with the checkpoint, its step and the speed."""
-  return ('%s: precision @ 1 = %.4f (%d/%d) [%s, step %d; %.0f images/sec]' %
+  """The tutorial's line, with the checkpoint, its step and the speed;
+  with test-time views, which views, and the plain view's on a line of its
+  own."""
+  line = ('%s: precision @ 1 = %.4f (%d/%d) [%s, step %d; %.0f images/sec]' %
           (datetime.datetime.now(), results.precision, results.correct,
            results.total, os.path.basename(results.checkpoint), results.step,
            results.rate))
+  if results.plain_correct is None:
+    return line
+  return ('%s with the test-time views averaged\n%s: precision @ 1 = %.4f '
+          '(%d/%d) with the plain view alone' %
+          (line, datetime.datetime.now(), results.plain_precision,
+           results.plain_correct, results.total))
 
 
 def per_class_lines(results):
@@ -265,6 +308,8 @@ def write_results(path, results, eval_data):
       'class_names': list(CLASS_NAMES),
       'confusion_matrix': results.confusion.tolist(),
   }
+  if results.plain_correct is not None:
+    data['precision_plain_view'] = results.plain_precision
   folder = os.path.dirname(os.path.abspath(path))
   os.makedirs(folder, exist_ok=True)
   handle, temporary = tempfile.mkstemp(prefix='.results-', dir=folder)
@@ -285,6 +330,9 @@ def report(results, writer, settings):
           flush=True)
   summary = tf.compat.v1.Summary()
   summary.value.add(tag=PRECISION_TAG, simple_value=results.precision)
+  if results.plain_correct is not None:
+    summary.value.add(tag=PLAIN_PRECISION_TAG,
+                      simple_value=results.plain_precision)
   for name, correct, total in results.per_class():
     if total:
       summary.value.add(tag='%s/%s' % (PRECISION_TAG, name),
@@ -330,7 +378,8 @@ def run_eval(settings, config=None):
   with tf.Graph().as_default() as graph:
     graph_outputs = build_eval_graph(
         model, recipe, settings.data_dir, settings.eval_data,
-        settings.batch_size, settings.num_examples, settings.use_fp16)
+        settings.batch_size, settings.num_examples, settings.use_fp16,
+        settings.tta)
     graph.finalize()
     evaluated = None
     waiting_said = False
@@ -364,7 +413,8 @@ def settings_from_flags():
       batch_size=FLAGS.batch_size, num_examples=FLAGS.num_examples,
       run_once=FLAGS.run_once, eval_interval_secs=FLAGS.eval_interval_secs,
       per_class=FLAGS.per_class, results_file=FLAGS.results_file,
-      model=options.model_from_flags()[0], use_fp16=FLAGS.use_fp16)
+      model=options.model_from_flags()[0], use_fp16=FLAGS.use_fp16,
+      tta=FLAGS.tta)
 
 
 def main(unused_argv):

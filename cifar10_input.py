@@ -318,6 +318,28 @@ def examples_per_epoch(view, num_examples, batch_size):
   return num_examples
 
 
+# Test-time augmentation (a recipe's `tta`): the views of each evaluated
+# image and the weights of their logits. airbench's (tta_level 2): the
+# image and its mirror, each as is (1/4 each) and shifted one pixel up-left
+# and one pixel down-right over the reflect-padded image (1/8 each).
+MIRROR_TRANSLATE_TTA = 'mirror_translate'
+
+
+def mirror_translate_views(images):
+  """[(weight, images)]: the six views of float images [n, 32, 32, 3]."""
+  padded = tf.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]], 'REFLECT')
+  size = records.ORIGINAL_IMAGE_SIZE
+  shifted = [padded[:, :size, :size], padded[:, 2:, 2:]]
+  views = []
+  for weight, group in ((0.25, [images]), (0.125, shifted)):
+    for view in group:
+      views += [(weight, view), (weight, tf.reverse(view, [2]))]
+  return views
+
+
+TEST_TIME_VIEWS = {MIRROR_TRANSLATE_TTA: mirror_translate_views}
+
+
 def view_size(view):
   """The height and width of the images the view `view` gives the network."""
   return VIEWS[view].size

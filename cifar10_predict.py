@@ -135,8 +135,8 @@ def build_classifier(model=None, recipe=None, use_fp16=False):
   images = tf.map_fn(lambda data: decode_image(data, recipe.view), encoded,
                      fn_output_signature=tf.TensorSpec(
                          [size, size, records.IMAGE_DEPTH], tf.float32))
-  probabilities = tf.nn.softmax(
-      model.logits(images, False, recipe, use_fp16), name='probabilities')
+  probabilities = tf.nn.softmax(model.eval_logits(images, recipe, use_fp16),
+                                name='probabilities')
   names = tf.constant(cifar10_input.CLASS_NAMES)
   batch = tf.shape(probabilities)[0]
   outputs = {

@@ -19,6 +19,11 @@ import json
 import os
 import tempfile
 
+import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
+import tensorflow as tf
+
+import cifar10_input
+
 from cifar10_lib import checkpoints
 from cifar10_lib.cli import UserError
 from cifar10_models import airbench
@@ -69,6 +74,22 @@ class Model(collections.namedtuple(
     logits = self.build(images, net)
     net.add_weight_decay()
     return logits
+
+  def eval_logits(self, images, recipe, use_fp16=False, tta=True):
+    """The inference network's logits on `images` (the recipe's eval view),
+    weighted over the recipe's test-time views if it has them and `tta`.
+
+    The views go through the network as one batch; its variables are
+    those of a network built before in the graph, if any.
+    """
+    if not (tta and recipe.tta):
+      return self.logits(images, False, recipe, use_fp16)
+    weights, views = zip(*cifar10_input.TEST_TIME_VIEWS[recipe.tta](images))
+    with tf.compat.v1.variable_scope(tf.compat.v1.get_variable_scope(),
+                                     reuse=tf.compat.v1.AUTO_REUSE):
+      logits = self.logits(tf.concat(views, 0), False, recipe, use_fp16)
+    per_view = tf.reshape(logits, [len(views), -1, logits.shape[-1]])
+    return tf.tensordot(tf.constant(weights, tf.float32), per_view, 1)
 
   def describe(self, recipe):
     """What training this model with `recipe` does, for a run's first line."""

@@ -69,8 +69,8 @@ WARMUP_FRACTION = 0.15
 class Recipe(collections.namedtuple('Recipe', [
     'view', 'optimizer', 'schedule', 'learning_rate', 'warmup_fraction',
     'epochs', 'weight_decay', 'batch_size', 'moving_average_decay',
-    'label_smoothing', 'loss_reduction', 'lookahead'],
-                                    defaults=[0.0, 'mean', False])):
+    'label_smoothing', 'loss_reduction', 'lookahead', 'tta'],
+                                    defaults=[0.0, 'mean', False, None])):
   """A training recipe.
 
   Attributes:
@@ -98,6 +98,8 @@ class Recipe(collections.namedtuple('Recipe', [
     lookahead: whether the weights and batch norm's statistics are pulled
       toward their running average every LOOKAHEAD_PERIOD steps
       (`lookahead`), as airbench does.
+    tta: None, or the test-time augmentation (cifar10_input.
+      TEST_TIME_VIEWS) that eval, predict and the SavedModel apply.
   """
 
   def steps(self, examples_per_step):
@@ -135,7 +137,7 @@ AIRBENCH94 = Recipe(
     schedule='triangle', learning_rate=11.5, warmup_fraction=TRIANGLE_PEAK,
     epochs=9.9, weight_decay=0.0153, batch_size=1024,
     moving_average_decay=None, label_smoothing=0.2, loss_reduction='sum',
-    lookahead=True)
+    lookahead=True, tta=cifar10_input.MIRROR_TRANSLATE_TTA)
 
 
 def zoo_recipe(learning_rate, epochs, weight_decay=5e-4, optimizer='nesterov',

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 import cifar10_input
 import cifar10_models
+import cifar10_predict
 import cifar10_train
 from cifar10_lib import training
 from cifar10_lib.synthetic import make_data_dir
@@ -217,3 +218,58 @@ def test_the_whitening_biases_train_for_their_three_epochs_only():
         moved[step] = sess.run(biases)
   assert np.all(moved[143] < 0)  # a step down the gradient of the sum
   np.testing.assert_array_equal(moved[144], 0.0)
+
+
+def test_the_six_test_time_views_are_exact_shifts_and_mirrors():
+  images = np.random.RandomState(4).normal(size=(2, 32, 32, 3))
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    views = cifar10_input.mirror_translate_views(
+        tf.constant(images, tf.float32))
+    weights = [w for w, _ in views]
+    views = sess.run([v for _, v in views])
+  padded = np.pad(images, [(0, 0), (1, 1), (1, 1), (0, 0)], 'reflect')
+  up_left, down_right = padded[:, :32, :32], padded[:, 2:, 2:]
+  expected = [images, images[:, :, ::-1], up_left, up_left[:, :, ::-1],
+              down_right, down_right[:, :, ::-1]]
+  for got, want in zip(views, expected):
+    np.testing.assert_allclose(got, want, rtol=1e-6)
+  # airbench's weights: half for the image and its mirror, half for the
+  # four shifted ones.
+  assert weights == [0.25, 0.25, 0.125, 0.125, 0.125, 0.125]
+  np.testing.assert_array_equal(down_right[:, 0, 0], images[:, 1, 1])
+
+
+@pytest.mark.slow
+def test_eval_predict_and_the_saved_model_give_the_same_probabilities(
+    tmp_path):
+  data_dir = make_data_dir(tmp_path / 'data', train_per_file=8)
+  train_dir = str(tmp_path / 'train')
+  plan = training.make_plan(train_dir, 'airbench94', batch_size=8,
+                            max_steps=3)
+  assert cifar10_train.train(plan, training.LoopOptions(
+      train_dir, data_dir, seed=1, summary_steps=0)) == 0
+  picture = np.random.RandomState(2).randint(0, 256, (1, 32, 32, 3)).astype(
+      np.uint8)
+  encoded = tf.io.encode_png(picture[0]).numpy()
+  model, recipe = cifar10_models.for_checkpoints(train_dir)
+  checkpoint = tf.train.latest_checkpoint(train_dir)
+  with tf.Graph().as_default():
+    view = cifar10_input.eval_view(tf.constant(picture), recipe.view)
+    plain = model.logits(view, False, recipe)
+    logits = model.eval_logits(view, recipe)
+    with tf.compat.v1.Session() as sess:
+      tf.compat.v1.train.Saver().restore(sess, checkpoint)
+      from_eval, from_plain = sess.run([tf.nn.softmax(logits),
+                                        tf.nn.softmax(plain)])
+  with tf.Graph().as_default():
+    images, outputs = cifar10_predict.build_classifier(model, recipe)
+    with tf.compat.v1.Session() as sess:
+      cifar10_predict._restore_newest(sess, recipe, train_dir)  # pylint: disable=protected-access
+      from_predict = sess.run(outputs['probabilities'], {images: [encoded]})
+      cifar10_predict.export(sess, images, outputs, str(tmp_path / 'saved'))
+  serve = tf.saved_model.load(str(tmp_path / 'saved')).signatures[
+      'serving_default']
+  from_saved = serve(images=tf.constant([encoded]))['probabilities'].numpy()
+  np.testing.assert_allclose(from_predict, from_eval, rtol=1e-5, atol=1e-6)
+  np.testing.assert_allclose(from_saved, from_eval, rtol=1e-5, atol=1e-6)
+  assert not np.allclose(from_plain, from_eval, rtol=1e-5, atol=1e-6)
