@@ -418,6 +418,11 @@ def settings_from_flags():
 
 
 def main(unused_argv):
+  if FLAGS.results_file and os.path.isdir(FLAGS.results_file):
+    raise cli.UserError('results_file %s is a folder: pass the path of a '
+                        'file to write, such as %s' %
+                        (FLAGS.results_file,
+                         os.path.join(FLAGS.results_file, 'results.json')))
   download.prepare_data(FLAGS.data_dir, FLAGS.eval_data, FLAGS.download,
                         FLAGS.data_url)
   try:

@@ -90,4 +90,4 @@ def main(unused_argv):
 
 
 if __name__ == '__main__':
-  cli.run(main)
+  cli.run(main, other_scripts_flags={'num_gpus': 'cifar10_multi_gpu_train.py'})

@@ -328,6 +328,10 @@ def save(sess, saver, directory, step, keep):
   except (tf.errors.OpError, OSError) as e:
     remove_partial(directory)
     reason = (getattr(e, 'message', None) or str(e)).strip().splitlines()[0]
+    if previous is None:
+      raise UserError('could not write checkpoint %s (%s), the first of this '
+                      'folder: free disk space, then run again' %
+                      (prefix, reason))
     raise UserError('could not write checkpoint %s (%s); the previous '
                     'checkpoint %s is intact: free disk space, then run again '
                     'to resume' % (prefix, reason, previous))

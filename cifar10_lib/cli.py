@@ -73,7 +73,21 @@ def exit_now(status):
   os._exit(status)  # pylint: disable=protected-access
 
 
-def run(main, takes_arguments=False):
+def _check_other_scripts_flags(argv, other_scripts_flags):
+  """Fails with one line if `argv` has a flag of another script.
+
+  absl would only say that the flag is unknown; this says whose it is.
+  """
+  for argument in argv[1:]:
+    name = argument.lstrip('-').split('=')[0]
+    if argument.startswith('--') and name in other_scripts_flags:
+      script = other_scripts_flags[name]
+      fail('--%s is a flag of %s, not of %s: run python %s %s with the '
+           'other flags' % (name, script, os.path.basename(argv[0]), script,
+                            argument))
+
+
+def run(main, takes_arguments=False, other_scripts_flags=None):
   """Runs `main` through absl, reporting any UserError as one line.
 
   A status from `main` of SIGNAL_EXIT_BASE or more (stopped by a signal,
@@ -83,7 +97,10 @@ def run(main, takes_arguments=False):
   Args:
     main: function taking absl's argv, as for `absl.app.run`.
     takes_arguments: whether the script takes arguments besides flags.
+    other_scripts_flags: {flag name: script} of flags that other scripts
+      take and users give this one by mistake.
   """
+  _check_other_scripts_flags(sys.argv, other_scripts_flags or {})
   # TensorFlow's Python logger repeats, through absl's handler too, what our
   # own lines say ("Restoring parameters from ...") and warns that the TF1
   # APIs this tutorial teaches are deprecated; keep only its errors.

@@ -102,6 +102,24 @@ def bf16_plan():
           'AVX2-only AMD EPYC); drop --bf16 on this machine' % cpu_model())
 
 
+def fp16_plan(use_gpu=True):
+  """What --use_fp16 does on this machine, in a line (None on a GPU, if
+  `use_gpu`).
+
+  CPUs have no float16 arithmetic: TensorFlow runs float16 on generic
+  kernels there, about 6x slower than float32 (the AVX2 AMD EPYC in
+  docs/MEASUREMENTS.md).
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  if use_gpu and tf.config.list_physical_devices('GPU'):
+    return None
+  return ('WARNING: --use_fp16 on a CPU (%s): CPUs have no float16 '
+          'arithmetic, so the model runs on generic float16 kernels, about '
+          '6x slower than float32 (the tutorial meant it for GPUs); drop '
+          '--use_fp16 here, or use --bf16 on a CPU with AVX512_BF16 or AMX' %
+          cpu_model())
+
+
 def session_config(gpu_memory_fraction=None, use_gpu=True, cpu_devices=1,
                    log_device_placement=False):
   """The session options every script starts from.

@@ -18,6 +18,7 @@ import contextlib
 import datetime
 import math
 import os
+import shlex
 import signal
 import time
 
@@ -187,7 +188,7 @@ def _restore_or_initialize(sess, saver, var_map, init_op, global_step,
                            options):
   """Resumes from the newest readable checkpoint in options.train_dir, or
   starts: initializes the variables, and sets those a layer takes from the
-  training data (layers.DATA_INITIALIZERS).
+  training data (layers.data_initializers).
 
   Returns:
     The global step training continues from.
@@ -267,6 +268,9 @@ def run_training(build_train_op, plan, examples_per_step, config, options,
           sess, lambda: _restore_or_initialize(sess, saver, var_map, init_op,
                                                global_step, options),
           lambda: sess.run(global_step))
+      if 0 < step < plan.max_steps:
+        print('%d of the run\'s %d steps remain.' %
+              (plan.max_steps - step, plan.max_steps), flush=True)
       if role.is_chief:
         # Once the checkpoints are known to be this model's.
         cifar10_models.write_record(options.train_dir, plan.model,
@@ -290,7 +294,19 @@ def run_training(build_train_op, plan, examples_per_step, config, options,
           (stop.signum, step, checkpoints.latest(options.train_dir)),
           flush=True)
     return cli.SIGNAL_EXIT_BASE + stop.signum
+  if role.is_chief:
+    print(_end_line(step, options), flush=True)
   return 0
+
+
+def _end_line(step, options):
+  """The last line of a run that reached its last step: where its newest
+  checkpoint is and how to evaluate it."""
+  return ('Done: reached step %d, the last of this run; newest checkpoint: '
+          '%s. Evaluate it with: python cifar10_eval.py --data_dir=%s '
+          '--checkpoint_dir=%s --run_once' %
+          (step, checkpoints.latest(options.train_dir),
+           shlex.quote(options.data_dir), shlex.quote(options.train_dir)))
 
 
 def input_and_global_step(data_dir, batch_size, seed,

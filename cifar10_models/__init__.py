@@ -23,7 +23,6 @@ import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 import tensorflow as tf
 
 import cifar10_input
-
 from cifar10_lib import checkpoints
 from cifar10_lib.cli import UserError
 from cifar10_models import airbench
@@ -65,7 +64,8 @@ class Model(collections.namedtuple(
     Args:
       images: float32 [batch, size, size, 3], the recipe's input view.
       training: build the training behaviour (batch statistics, dropout).
-      recipe: its weight decay is added to the loss terms.
+      recipe: its weight decay is added to the loss terms (unless its
+        optimizer applies it itself).
       use_fp16: variables and activations in float16 (float16 models).
     """
     decays_itself = recipes.OPTIMIZERS[recipe.optimizer].decays

@@ -241,6 +241,29 @@ def test_disk_full_while_saving_keeps_the_previous_checkpoint(data_dir,
       subprocess.run(['umount', small], check=False)
 
 
+def test_disk_full_before_the_first_checkpoint_says_so_in_words(data_dir,
+                                                                tmp_path):
+  small = str(tmp_path / 'small')
+  mounted = _mount_small_tmpfs(small, 4)
+  train_dir = os.path.join(small, 'train')
+  try:
+    # A checkpoint (8.6 MB) does not fit in 4 MB, nor in the 2 MB files of
+    # the cap used where no tmpfs can be mounted.
+    process = _start_training(
+        data_dir, train_dir, '--max_steps=3', '--summary_steps=0',
+        preexec_fn=None if mounted else _limit_file_size)
+    out, err = process.communicate(timeout=120)
+    result = subprocess.CompletedProcess(process.args, process.returncode,
+                                         out, err)
+    _one_line_error(result, r'could not write checkpoint \S+model.ckpt-3 '
+                    r'\(.*\), the first of this folder: free disk space')
+    assert 'None' not in err
+    assert not checkpoints.candidates(train_dir)
+  finally:
+    if mounted:
+      subprocess.run(['umount', small], check=False)
+
+
 def _truncate_data(checkpoint):
   data = glob.glob(checkpoint + '.data-*')[0]
   os.truncate(data, os.path.getsize(data) // 2)

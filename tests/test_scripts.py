@@ -82,7 +82,14 @@ def test_train_eval_and_resume(data_dir, tmp_path):
   assert 'Resuming from %s/model.ckpt-30 at step 30.' % train_dir in (
       result.stdout)
   assert [int(s) for s in TRAIN_LINE.findall(result.stdout)] == [35, 40, 45]
+  assert "15 of the run's 45 steps remain." in result.stdout
   assert _checkpoint_step(train_dir) == 45
+  # The last line says where the run ended and how to evaluate it.
+  assert result.stdout.splitlines()[-1] == (
+      'Done: reached step 45, the last of this run; newest checkpoint: '
+      '%s/model.ckpt-45. Evaluate it with: python cifar10_eval.py '
+      '--data_dir=%s --checkpoint_dir=%s --run_once' %
+      (train_dir, data_dir, train_dir))
   # The first run's checkpoint is still there: nothing was deleted.
   assert os.path.exists(os.path.join(train_dir, 'model.ckpt-30.index'))
 
@@ -414,9 +421,37 @@ def test_checkpoint_of_another_model(data_dir, tmp_path):
     ('cifar10_train.py', '--epochs=0', r'--epochs must be above 0'),
     ('cifar10_predict.py', '--model=resnet99',
      r'--model=resnet99: value should be one of <tutorial\|baseline'),
+    ('cifar10_train.py', '--num_gpus=2',
+     r'--num_gpus is a flag of cifar10_multi_gpu_train.py, not of '
+     r'cifar10_train.py: run python cifar10_multi_gpu_train.py --num_gpus=2'),
 ])
 def test_bad_flags(script, flag, pattern):
   _one_line_error(run_script(script, flag), pattern)
+
+
+@pytest.mark.slow
+def test_a_folder_as_results_file_is_one_line_before_evaluating(
+    data_dir, tmp_path):
+  train_dir = str(tmp_path / 'train')
+  _assert_ok(_train(data_dir, train_dir, '--max_steps=1'))
+  folder = tmp_path / 'results'
+  folder.mkdir()
+  result = _eval(data_dir, train_dir, '--results_file=%s' % folder)
+  _one_line_error(result, r'results_file %s is a folder: pass the path of a '
+                  r'file to write, such as %s/results.json' %
+                  (folder, folder))
+  assert result.returncode == 2 and 'precision @ 1' not in result.stdout
+  assert not os.listdir(folder)
+
+
+@pytest.mark.slow
+def test_use_fp16_on_a_cpu_says_what_it_will_do(data_dir, tmp_path):
+  result = _train(data_dir, str(tmp_path / 'train'), '--max_steps=1',
+                  '--use_fp16')
+  _assert_ok(result)
+  assert re.search(r'^WARNING: --use_fp16 on a CPU \(.*\): CPUs have no '
+                   r'float16 arithmetic, .* about 6x slower than float32',
+                   result.stdout, re.M), result.stdout
 
 
 @pytest.mark.slow
