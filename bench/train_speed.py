@@ -10,9 +10,9 @@ Each variant runs the real training script as a user would (fresh
 otherwise) for --steps steps, --rounds times, the variants taking turns so
 that the machine's drift hits all alike. It reads the examples/sec of the
 progress lines, drops the first --warmup_lines of each run, and prints the
-median of the rest and its ratio to the first variant. The cluster variants
-start 1 ps and 2 worker processes on loopback and add up the workers'
-rates.
+median of the rest and its ratio to the first variant, and the peak
+resident memory of its processes (the largest). The cluster variants start
+1 ps and 2 worker processes on loopback and add up the workers' rates.
 """
 
 import argparse
@@ -22,6 +22,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -31,6 +32,7 @@ import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 from cifar10_lib import devices
 from cifar10_lib import cluster
 import cifar10_models
+import speed  # bench/speed.py, beside this file
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 # name -> (script, extra flags[, environment variables]).
@@ -80,10 +82,12 @@ def _tasks(name, flags):
 
 
 def run_variant(name, data_dir, steps, warmup_lines):
-  """Trains one variant in a fresh folder; returns its examples/sec.
+  """Trains one variant in a fresh folder.
 
-  For each process: its progress lines' rates after warm-up; a variant's
-  rate per window is the sum over its worker processes.
+  Returns:
+    (examples/sec per window, peak resident bytes): for each process its
+    progress lines' rates after warm-up, a window's rate the sum over the
+    worker processes; the largest peak memory of its processes.
   """
   script, flags, env = (VARIANTS[name] + ({},))[:3]
   with tempfile.TemporaryDirectory() as train_dir:
@@ -94,7 +98,17 @@ def run_variant(name, data_dir, steps, warmup_lines):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env=dict(os.environ, **env))
                  for task in _tasks(name, flags)]
+    peaks = [0] * len(processes)
+
+    def watch(i):
+      peaks[i] = speed.peak_resident_bytes(processes[i])
+    watchers = [threading.Thread(target=watch, args=(i,), daemon=True)
+                for i in range(len(processes))]
+    for watcher in watchers:
+      watcher.start()
     outputs = [p.communicate() for p in processes]
+    for watcher in watchers:
+      watcher.join()
   rates = []
   for process, (out, err) in zip(processes, outputs):
     if process.returncode:
@@ -102,7 +116,7 @@ def run_variant(name, data_dir, steps, warmup_lines):
     found = [float(r) for r in RATE.findall(out)][warmup_lines:]
     if found:
       rates.append(found)
-  return [sum(window) for window in zip(*rates)]
+  return [sum(window) for window in zip(*rates)], max(peaks)
 
 
 def main():
@@ -120,16 +134,20 @@ def main():
     parser.error('unknown variants %s; known: %s' %
                  (', '.join(sorted(unknown)), ', '.join(VARIANTS)))
   rates = {name: [] for name in names}
+  peaks = dict.fromkeys(names, 0)
   for _ in range(args.rounds):
     for name in names:
-      rates[name] += run_variant(name, args.data_dir, args.steps,
-                                 args.warmup_lines)
+      found, peak = run_variant(name, args.data_dir, args.steps,
+                                args.warmup_lines)
+      rates[name] += found
+      peaks[name] = max(peaks[name], peak)
   base = statistics.median(rates[names[0]])
-  print('%-10s %12s %8s %8s' % ('variant', 'examples/s', 'ratio', 'windows'))
+  print('%-10s %12s %8s %8s %8s' % ('variant', 'examples/s', 'ratio',
+                                    'windows', 'peak GB'))
   for name in names:
     median = statistics.median(rates[name])
-    print('%-10s %12.1f %8.2f %8d' % (name, median, median / base,
-                                      len(rates[name])))
+    print('%-10s %12.1f %8.2f %8d %8.2f' % (
+        name, median, median / base, len(rates[name]), peaks[name] / 2 ** 30))
 
 
 if __name__ == '__main__':
