@@ -20,7 +20,7 @@ whether oneDNN is on, TensorFlow's thread settings. In one run it measures:
   warm-up, the seconds from process start to step 0, and the peak resident
   memory of the process;
 - evaluation of the resulting checkpoint over the test set (images/sec).
-It prints each figure with the project's speed target beside it (README.md).
+It prints each figure with the project's speed target beside it.
 """
 
 import argparse

@@ -5,7 +5,7 @@ prediction can run beside training on one GPU.
 
 TensorFlow turns its oneDNN kernels on by itself only on CPUs with AVX-512;
 on AVX2-only CPUs (AMD EPYCs among them) it leaves them off, and this
-model then trains about 1.5x slower (README.md, "Measured figures").
+model then trains about 1.5x slower (docs/MEASUREMENTS.md).
 TensorFlow reads the setting once, when it is imported, so this module
 sets it when it is imported itself: every script and library module of
 the project imports it before TensorFlow. A value the user has set,
@@ -84,8 +84,9 @@ def bf16_plan():
   The bfloat16 rewrite is a oneDNN graph pass: with oneDNN off it never
   happens. With oneDNN on, on a CPU without bfloat16 instructions, the
   rewritten convolutions run on TensorFlow's generic bfloat16 kernels, not
-  oneDNN's, and training is 10 times slower (README.md). AVX512_BF16
-  without AMX (the AVX-512 AMD EPYC in README.md) runs them natively.
+  oneDNN's, and training is 10 times slower (docs/MEASUREMENTS.md).
+  AVX512_BF16 without AMX (the AVX-512 AMD EPYC in docs/MEASUREMENTS.md)
+  runs them natively.
   """
   if not onednn_enabled():
     return ('--bf16 has no effect: oneDNN is off (%s=%s), and the bfloat16 '
@@ -156,7 +157,8 @@ def use_bf16(config):
   in bfloat16 and keeps variables, their updates and the loss in float32;
   bfloat16 has float32's range, so unlike float16 it needs no loss scaling.
   """
-  from tensorflow.core.protobuf import rewriter_config_pb2  # pylint: disable=g-import-not-at-top
+  # pylint: disable=g-import-not-at-top
+  from tensorflow.core.protobuf import rewriter_config_pb2
   config.graph_options.rewrite_options.auto_mixed_precision_onednn_bfloat16 = (
       rewriter_config_pb2.RewriterConfig.ON)
 

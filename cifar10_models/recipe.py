@@ -14,7 +14,7 @@ The zoo's recipes follow what the field converged on for CIFAR-10:
     2017), at the same cost. LeNet-5's sigmoids are the exception: plain
     SGD barely moves them in 10 epochs, so its recipe uses Adam, and
     flips only: random crops leave so small a network underfitting
-    (README.md has the runs).
+    (docs/MEASUREMENTS.md has the runs).
   * a one-cycle learning rate (Smith 2018): a linear warm-up from a tenth
     of the peak, then a linear decay to zero at the last epoch. It needs
     the run's length, which is the recipe's epochs, so it gets the most
@@ -22,10 +22,14 @@ The zoo's recipes follow what the field converged on for CIFAR-10:
   * VGG16 alone adds label smoothing 0.1 and doubles the weight decay to
     1e-3: with the shared recipe it stopped at 0.874-0.876 after 10
     epochs in two seeds, below its 0.88 target, and with both changes it
-    reached 0.881 and 0.882 (README.md has every recipe tried).
+    reached 0.881 and 0.882 (docs/MEASUREMENTS.md has every recipe tried).
   * no moving average of the weights for eval: with batch norm, the moving
     statistics belong to the weights that produced them, and the averaged
     weights of a fast-changing run would not match them.
+
+airbench94 brings airbench94's own recipe (AIRBENCH94), made of elements
+here and in cifar10_input that any model can use: its SGD, the triangle
+schedule, the lookahead, the summed loss, its view and test-time views.
 """
 
 import collections
