@@ -5,6 +5,7 @@ small synthetic data set, then checks that no finished work was lost.
 docs/RELIABILITY.md lists the faults and the tests here.
 """
 
+import contextlib
 import glob
 import os
 import random
@@ -212,23 +213,38 @@ def _limit_file_size():
   resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, 2 << 20))
 
 
+@contextlib.contextmanager
+def _small_disk(tmp_path, megabytes):
+  """Yields (folder, whether it is a tmpfs of `megabytes`), unmounted after."""
+  small = str(tmp_path / 'small')
+  mounted = _mount_small_tmpfs(small, megabytes)
+  try:
+    yield small, mounted
+  finally:
+    if mounted:
+      subprocess.run(['umount', small], check=False)
+
+
+def _train_out_of_space(data_dir, train_dir, mounted, *flags):
+  """Trains on the small disk; its writes capped where it is no tmpfs."""
+  process = _start_training(data_dir, train_dir, *flags,
+                            preexec_fn=None if mounted else _limit_file_size)
+  out, err = process.communicate(timeout=120)
+  return subprocess.CompletedProcess(process.args, process.returncode, out,
+                                     err)
+
+
 def test_disk_full_while_saving_keeps_the_previous_checkpoint(data_dir,
                                                               tmp_path):
-  small = str(tmp_path / 'small')
-  mounted = _mount_small_tmpfs(small, 12)
-  train_dir = os.path.join(small, 'train')
-  try:
+  with _small_disk(tmp_path, 12) as (small, mounted):
+    train_dir = os.path.join(small, 'train')
     flags = ('--save_checkpoint_secs=0', '--save_checkpoint_steps=5',
              '--summary_steps=0')
     # One checkpoint (8.6 MB) fits; a second one does not. Where no tmpfs
     # can be mounted, the second run's writes are capped instead.
     _assert_ok(_train(data_dir, train_dir, '--max_steps=5', *flags))
-    process = _start_training(
-        data_dir, train_dir, '--max_steps=10', *flags,
-        preexec_fn=None if mounted else _limit_file_size)
-    out, err = process.communicate(timeout=120)
-    result = subprocess.CompletedProcess(process.args, process.returncode,
-                                         out, err)
+    result = _train_out_of_space(data_dir, train_dir, mounted,
+                                 '--max_steps=10', *flags)
     _one_line_error(result, r'could not write checkpoint \S+model.ckpt-10 '
                     r'\(.*\); the previous checkpoint \S+model.ckpt-5 is '
                     r'intact')
@@ -236,32 +252,20 @@ def test_disk_full_while_saving_keeps_the_previous_checkpoint(data_dir,
         os.path.join(train_dir, 'model.ckpt-5')]
     assert _restore_each([tf.train.latest_checkpoint(train_dir)]) == [5]
     assert not glob.glob(os.path.join(train_dir, '.partial-*'))
-  finally:
-    if mounted:
-      subprocess.run(['umount', small], check=False)
 
 
 def test_disk_full_before_the_first_checkpoint_says_so_in_words(data_dir,
                                                                 tmp_path):
-  small = str(tmp_path / 'small')
-  mounted = _mount_small_tmpfs(small, 4)
-  train_dir = os.path.join(small, 'train')
-  try:
+  with _small_disk(tmp_path, 4) as (small, mounted):
+    train_dir = os.path.join(small, 'train')
     # A checkpoint (8.6 MB) does not fit in 4 MB, nor in the 2 MB files of
     # the cap used where no tmpfs can be mounted.
-    process = _start_training(
-        data_dir, train_dir, '--max_steps=3', '--summary_steps=0',
-        preexec_fn=None if mounted else _limit_file_size)
-    out, err = process.communicate(timeout=120)
-    result = subprocess.CompletedProcess(process.args, process.returncode,
-                                         out, err)
+    result = _train_out_of_space(data_dir, train_dir, mounted,
+                                 '--max_steps=3', '--summary_steps=0')
     _one_line_error(result, r'could not write checkpoint \S+model.ckpt-3 '
                     r'\(.*\), the first of this folder: free disk space')
-    assert 'None' not in err
+    assert 'None' not in result.stderr
     assert not checkpoints.candidates(train_dir)
-  finally:
-    if mounted:
-      subprocess.run(['umount', small], check=False)
 
 
 def _truncate_data(checkpoint):
