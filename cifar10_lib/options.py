@@ -175,8 +175,9 @@ def training_session_config_from_flags(cpu_devices=1):
   if FLAGS.bf16:
     print(devices.bf16_plan(), flush=True)
     devices.use_bf16(config)
-  if FLAGS.use_fp16 and devices.fp16_plan(FLAGS.use_gpu):
-    print(devices.fp16_plan(FLAGS.use_gpu), flush=True)
+  fp16_plan = devices.fp16_plan(FLAGS.use_gpu) if FLAGS.use_fp16 else None
+  if fp16_plan:
+    print(fp16_plan, flush=True)
   return config
 
 
