@@ -254,7 +254,9 @@ def training_images(data_dir, count):
   rows = []
   for path in data_files(data_dir):
     if is_python_batch(path):
-      rows.append(read_python_batch(path))
+      # Left for the input pipeline to take: this read must not take it.
+      cached = _python_batches_unread.get(_file_version(path))
+      rows.append(load_python_batch(path) if cached is None else cached)
     else:
       rows.append(np.fromfile(path, np.uint8).reshape(-1, RECORD_BYTES))
     if sum(len(r) for r in rows) >= count:
