@@ -22,6 +22,11 @@ runs with its towers. From Python, without flags:
 
 import functools
 
+if __name__ == '__main__':  # First: a busy --train_dir stops here at once.
+  from cifar10_lib import claims  # pylint: disable=g-import-not-at-top
+  claims.claim_from_command_line()
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import flags
 from cifar10_lib import cli  # Before TensorFlow: it sets its CPU options.
 import tensorflow as tf

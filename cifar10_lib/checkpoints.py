@@ -15,17 +15,14 @@ Training runs for hours, and machines die at any moment. The rules here:
   oldest checkpoints beyond --keep_checkpoint_max that this module itself
   wrote, as the tutorial did; a checkpoint deleted or set aside loses
   its `.index` first.
-- One trainer per folder: `claim` locks it for the life of the process, so
-  that a second trainer started on the same folder stops before it writes
-  anything.
+
+One trainer per folder is claims.py's part.
 """
 
-import fcntl
 import glob
 import os
 import re
 import shutil
-import socket
 
 from google.protobuf import text_format
 import tensorflow as tf
@@ -38,11 +35,6 @@ SET_ASIDE_SUFFIX = '.unreadable'
 
 # The file a complete checkpoint has last: its presence marks it whole.
 _INDEX_SUFFIX = '.index'
-
-# The claims this process holds: folder -> its open descriptor, whose lock
-# lasts as long.
-_claims = {}
-
 
 class UnreadableCheckpointError(UserError):
   """A checkpoint's files cannot be read (truncated, damaged, removed)."""
@@ -243,57 +235,6 @@ def _set_aside(prefix):
   """
   for path in _files_of(prefix):
     os.replace(path, path + SET_ASIDE_SUFFIX)
-
-
-def claim(directory):
-  """Claims the training folder `directory` for this process, or fails.
-
-  An exclusive lock (flock) on the folder itself: no file is written, and
-  the kernel drops the lock when the process ends, however it ends (kill -9
-  included), so a crash never leaves a stale claim behind. Claiming twice
-  in one process is a no-op.
-
-  Raises:
-    UserError: another live process holds the folder, named as far as
-      /proc tells; nothing was changed.
-  """
-  path = os.path.realpath(directory)
-  if path in _claims:
-    return
-  fd = os.open(path, os.O_RDONLY)
-  try:
-    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-  except BlockingIOError:
-    holder = _lock_holder(os.fstat(fd).st_ino)
-    os.close(fd)
-    raise UserError('train_dir %s is in use by another trainer (%s): wait '
-                    'for it to end or stop it, or pass another --train_dir' %
-                    (directory, holder))
-  _claims[path] = fd
-
-
-def _lock_holder(inode):
-  """'pid N on HOST: COMMAND' of the process whose flock holds `inode`.
-
-  Read from /proc/locks (Linux: one line per lock, with the pid and the
-  device:inode it holds) and /proc/PID/cmdline; 'another process' where
-  they do not tell.
-  """
-  try:
-    with open('/proc/locks') as f:
-      for line in f:
-        fields = line.split()
-        if (len(fields) > 5 and fields[1] == 'FLOCK' and
-            fields[5].endswith(':%d' % inode)):
-          pid = int(fields[4])
-          with open('/proc/%d/cmdline' % pid, 'rb') as cmdline:
-            command = cmdline.read().replace(b'\0', b' ').decode(
-                'utf-8', 'replace').strip()
-          return 'pid %d on %s: %s' % (pid, socket.gethostname(), command)
-  except (OSError, ValueError):
-    pass
-  return 'another process'
-
 
 
 def save(sess, saver, directory, step, keep):

@@ -14,17 +14,12 @@ import sys
 from absl import app
 import tensorflow as tf
 
-# Exit status for problems the user can fix (bad flags exit 1 through absl).
-USER_ERROR_EXIT = 2
+from cifar10_lib.errors import fail
+from cifar10_lib.errors import USER_ERROR_EXIT  # noqa: F401 (cli.USER_ERROR_EXIT)
+from cifar10_lib.errors import UserError
+
 # Exit statuses from this one up mean "stopped by signal (status - 128)".
 SIGNAL_EXIT_BASE = 128
-
-
-class UserError(Exception):
-  """A problem with the user's input, reported as a single line.
-
-  The message should say what is wrong and what to do about it.
-  """
 
 
 # What to do about an error TensorFlow raises in the middle of a run, by
@@ -50,13 +45,6 @@ def op_error_line(error):
   return 'TensorFlow stopped with %s (%s): %s; the checkpoints are as they ' \
          'were' % (type(error).__name__, message, OP_ERROR_ADVICE.get(
              type(error), OTHER_OP_ERROR_ADVICE))
-
-
-def fail(message):
-  """Prints `message` as one error line and exits with USER_ERROR_EXIT."""
-  sys.stderr.write('ERROR: %s\n' % message)
-  sys.stderr.flush()
-  sys.exit(USER_ERROR_EXIT)
 
 
 def exit_now(status):

@@ -14,6 +14,7 @@ import os
 from absl import flags
 
 import cifar10_models
+from cifar10_lib import claims
 from cifar10_lib import cluster
 from cifar10_lib import devices
 from cifar10_lib import training
@@ -90,7 +91,7 @@ def _define_model():
 
 
 def _define_training():
-  flags.DEFINE_string('train_dir', '/tmp/cifar10_train',
+  flags.DEFINE_string('train_dir', claims.DEFAULT_TRAIN_DIR,
                       'Directory where to write event logs and checkpoints; '
                       'training resumes from the newest checkpoint there.')
   flags.DEFINE_integer('max_steps', training.DEFAULT_MAX_STEPS,

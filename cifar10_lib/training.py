@@ -28,6 +28,7 @@ import cifar10_input
 import cifar10_models
 from cifar10_models import layers
 from cifar10_lib import checkpoints
+from cifar10_lib import claims
 from cifar10_lib import cli
 from cifar10_lib import records
 from cifar10_lib.cli import UserError
@@ -181,7 +182,7 @@ def _prepare_train_dir(train_dir):
     raise UserError('train_dir %s is a file, not a folder: pass '
                     '--train_dir=DIR' % train_dir)
   os.makedirs(train_dir, exist_ok=True)
-  checkpoints.claim(train_dir)
+  claims.claim(train_dir)
 
 
 def _restore_or_initialize(sess, saver, var_map, init_op, global_step,

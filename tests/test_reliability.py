@@ -6,6 +6,7 @@ docs/RELIABILITY.md lists the faults and the tests here.
 """
 
 import contextlib
+import fcntl
 import glob
 import os
 import random
@@ -21,6 +22,7 @@ import pytest
 import tensorflow as tf
 
 from cifar10_lib import checkpoints
+from cifar10_lib import claims
 import cifar10_models
 from conftest import ROOT
 from test_scripts import (PRECISION_LINE, TRAIN_LINE, _assert_ok, _eval,
@@ -349,7 +351,65 @@ def test_second_trainer_on_a_folder_is_refused_until_the_first_dies(
   _assert_ok(_train(data_dir, train_dir, '--max_steps=3'))
 
 
+def _without_tensorflow(tmp_path):
+  """An environment in which importing TensorFlow fails at once."""
+  poison = tmp_path / 'poison' / 'tensorflow'
+  poison.mkdir(parents=True)
+  (poison / '__init__.py').write_text(
+      'raise ImportError("TensorFlow was imported")\n')
+  return dict(os.environ, PYTHONPATH=str(poison.parent))
+
+
+@pytest.mark.parametrize('script', ['cifar10_train.py',
+                                    'cifar10_multi_gpu_train.py'])
+@pytest.mark.parametrize('form', ['--train_dir=%s', '--train_dir %s',
+                                  '-train_dir=%s'])
+def test_a_busy_folder_is_refused_before_tensorflow_is_imported(
+    tmp_path, script, form):
+  train_dir = tmp_path / 'train dir é'  # a space and non-ASCII too
+  train_dir.mkdir()
+  env = _without_tensorflow(tmp_path)
+  command = [sys.executable, os.path.join(ROOT, script)] + [
+      arg.replace('%s', str(train_dir)) for arg in form.split(' ', 1)] + [
+          '--max_steps=5']
+  # A free folder: the poisoned TensorFlow is imported and fails.
+  free = subprocess.run(command, env=env, capture_output=True, text=True)
+  assert 'TensorFlow was imported' in free.stderr
+  fd = os.open(str(train_dir), os.O_RDONLY)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    busy = subprocess.run(command, env=env, capture_output=True, text=True)
+  finally:
+    os.close(fd)
+  assert busy.returncode == 2
+  _one_line_error(busy, r'train_dir %s is in use by another trainer \(pid '
+                  r'%d on ' % (re.escape(str(train_dir)), os.getpid()))
+  assert busy.stdout == '' and os.listdir(str(train_dir)) == []
+
+
+@pytest.mark.parametrize('argv,environ', [
+    (['--job_name=worker', '--train_dir=%s'], {}),
+    (['--train_dir=%s', '--helpfull'], {}),
+    (['--train_dir=%s'], {'TF_CONFIG': '{}'}),
+])
+def test_a_cluster_task_or_help_leaves_the_folder_to_later(tmp_path, argv,
+                                                           environ):
+  fd = os.open(str(tmp_path), os.O_RDONLY)
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    claims.claim_from_command_line(
+        ['script'] + [a.replace('%s', str(tmp_path)) for a in argv], environ)
+  finally:
+    os.close(fd)
+
+
+def test_flag_values_are_read_as_absl_reads_them():
+  argv = ['script', '--train_dir=/a', '-train_dir', '/b', '--train_dir_x=/c',
+          'train_dir=/d', '--', '--train_dir=/e']
+  assert claims.flag_values(argv, 'train_dir') == ['/a', '/b']
+
+
 def test_a_claim_is_kept_once_per_process_and_writes_nothing(tmp_path):
-  checkpoints.claim(str(tmp_path))
-  checkpoints.claim(str(tmp_path / '.'))  # no conflict with itself
+  claims.claim(str(tmp_path))
+  claims.claim(str(tmp_path / '.'))  # no conflict with itself
   assert os.listdir(str(tmp_path)) == []

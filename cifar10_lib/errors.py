@@ -1,0 +1,25 @@
+"""The error a user can fix, and its exit status, without TensorFlow.
+
+cli.py prints a UserError raised anywhere as one line; this module holds
+the class apart so that what runs before TensorFlow is imported (claims.py)
+can raise and report it too.
+"""
+
+import sys
+
+# Exit status for problems the user can fix (bad flags exit 1 through absl).
+USER_ERROR_EXIT = 2
+
+
+class UserError(Exception):
+  """A problem with the user's input, reported as a single line.
+
+  The message should say what is wrong and what to do about it.
+  """
+
+
+def fail(message):
+  """Prints `message` as one error line and exits with USER_ERROR_EXIT."""
+  sys.stderr.write('ERROR: %s\n' % message)
+  sys.stderr.flush()
+  sys.exit(USER_ERROR_EXIT)
