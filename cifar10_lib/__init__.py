@@ -2,13 +2,15 @@
 
   devices      how TensorFlow uses the machine: oneDNN on before TensorFlow
                loads, session options, what the CPU has, bfloat16
-  cli          command-line plumbing: one error line and an exit status
+  errors       the error a user can fix (UserError) and its one line
+  claims       one trainer per training folder, claimed before TensorFlow
+  cli          command-line plumbing: TensorFlow's errors as one line,
+               exit statuses
   options      the shared flags, and the functions that turn them into
                arguments (the only library code that reads FLAGS)
   training     the training loop both trainer scripts run
   cluster      a task's part in a ps/worker cluster
-  checkpoints  atomic saves, finding, checking and restoring checkpoints,
-               one trainer per folder
+  checkpoints  atomic saves, finding, checking and restoring checkpoints
   records      the data files: formats, places, checks
   download     fetching and extracting the data set, checked
   summaries    TensorBoard summaries with the tutorial's tags
