@@ -2,16 +2,20 @@
 
 Usage:
   python bench/profile_step.py [--data_dir=/tmp/cifar10_data] [--steps=20]
+      [--model=tutorial] [--batch_size=N] [--bf16]
 
-Builds the single-device training graph of cifar10_train.py (real input
-pipeline; without --data_dir on synthetic records it writes), runs a few
-warm-up steps, then traces --steps plain steps and 3 steps that write
-summaries, and prints the mean time of each part of the graph: the layers
-(forward and gradient ops together), the loss, the optimizer, the moving
-averages, the summaries, and the wait for the input batch. Ops run one at a
-time (inter-op parallelism 1, each op still using every core), so the parts
-add up to the step. It also times the input pipeline alone, which otherwise
-runs in tf.data's threads beside the step, in CPU milliseconds per batch.
+Builds the single-device training graph of cifar10_train.py for --model
+(its recipe and view; real input pipeline; without --data_dir on synthetic
+records it writes), runs a few warm-up steps, then traces --steps plain
+steps and 3 steps that write summaries, and prints the mean time of each
+part of the graph: the layers (forward and gradient ops together), the
+loss, the optimizer, the moving averages, the summaries, and the wait for
+the input batch; then the same time by kind of op (convolutions, their
+gradients, batch norm, activations, ...), which says what limits a step.
+Ops run one at a time (inter-op parallelism 1, each op still using every
+core), so the parts add up to the step. It also times the input pipeline
+alone, which otherwise runs in tf.data's threads beside the step, in CPU
+milliseconds per batch.
 """
 
 import argparse
@@ -33,11 +37,13 @@ from cifar10_lib import devices
 from cifar10_lib.synthetic import make_data_dir
 import tensorflow as tf
 
+from cifar10_lib import records
 from cifar10_lib import summaries
+from cifar10_lib import training
 import cifar10_input
 import cifar10_models
+from cifar10_models import layers
 import cifar10_train
-from cifar10_lib import training
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 # Which part an op belongs to, by the first component of its name that
@@ -57,8 +63,10 @@ PARTS = collections.OrderedDict([
 TOWER = re.compile(r'^tower_\d+/')
 
 
-def part_of(node_name, op_type):
-  """The part of the graph an op belongs to."""
+def part_of(node_name, op_type, parts=None):
+  """The part of the graph an op belongs to: by `parts` (PARTS, the
+  tutorial's parts by name; default none), else by its layer's scope
+  ('block1/conv1')."""
   name = TOWER.sub('', node_name.split(':')[0])
   if name.startswith('gradients/'):
     name = TOWER.sub('', name[len('gradients/'):])
@@ -67,9 +75,12 @@ def part_of(node_name, op_type):
                                  for c in components):
     return 'summaries'
   for component in components:
-    for prefix, part in PARTS.items():
+    for prefix, part in (parts or {}).items():
       if _is(component, prefix):
         return part
+  scopes = name.split('/')[:-1]
+  if scopes:
+    return '/'.join(scopes[:2])
   return 'other: ' + op_type
 
 
@@ -83,9 +94,13 @@ def _op_type(node):
   return label.split('=')[-1].split('(')[0].strip() if '=' in label else '?'
 
 
-def trace(sess, fetches, steps):
-  """Runs `fetches` `steps` times traced; returns {part: mean ms}, wall ms."""
-  parts = collections.Counter()
+def trace(sess, fetches, steps, parts=None):
+  """Runs `fetches` `steps` times traced, naming parts by `parts`.
+
+  Returns:
+    ({part: mean ms}, {op type: mean ms}, wall ms per step).
+  """
+  parts_ms, kinds = collections.Counter(), collections.Counter()
   start = time.time()
   for _ in range(steps):
     metadata = tf.compat.v1.RunMetadata()
@@ -95,16 +110,19 @@ def trace(sess, fetches, steps):
     for device in metadata.step_stats.dev_stats:
       for node in device.node_stats:
         micros = node.op_end_rel_micros - node.op_start_rel_micros
-        parts[part_of(node.node_name, _op_type(node))] += micros / 1e3
-  return ({k: v / steps for k, v in parts.items()},
+        op_type = _op_type(node)
+        parts_ms[part_of(node.node_name, op_type, parts)] += micros / 1e3
+        kinds[op_type] += micros / 1e3
+  return ({k: v / steps for k, v in parts_ms.items()},
+          {k: v / steps for k, v in kinds.items()},
           (time.time() - start) * 1e3 / steps)
 
 
-def pipeline_cpu_ms(data_dir, batch_size, batches=200):
+def pipeline_cpu_ms(data_dir, batch_size, view, batches=200):
   """CPU milliseconds the training input pipeline spends per batch."""
   with tf.Graph().as_default():
     next_batch = tf.compat.v1.data.make_one_shot_iterator(
-        cifar10_input.train_dataset(data_dir, batch_size, seed=0)).get_next()
+        cifar10_input.train_dataset(data_dir, batch_size, 0, view)).get_next()
     with tf.compat.v1.Session() as sess:
       for _ in range(20):
         sess.run(next_batch)
@@ -114,50 +132,80 @@ def pipeline_cpu_ms(data_dir, batch_size, batches=200):
       return (time.process_time() - cpu) * 1e3 / batches
 
 
-def _print_parts(title, parts, wall_ms):
-  print('%s: %.1f ms per step traced (ops one at a time; tracing adds a '
-        'little)' % (title, wall_ms))
-  total = sum(parts.values())
-  for part, ms in sorted(parts.items(), key=lambda kv: -kv[1]):
-    if ms >= 0.05:
-      print('  %-34s %6.2f ms  %5.1f%%' % (part, ms, 100 * ms / total))
+def _print_table(title, times, wall_ms, what):
+  print('%s, by %s: %.1f ms per step traced (ops one at a time; tracing '
+        'adds a little)' % (title, what, wall_ms))
+  total = sum(times.values())
+  for name, ms in sorted(times.items(), key=lambda kv: -kv[1]):
+    if ms >= 0.05 and ms >= total * 1e-3:
+      print('  %-34s %8.2f ms  %5.1f%%' % (name, ms, 100 * ms / total))
+
+
+def _print_trace(title, parts, kinds, wall_ms):
+  _print_table(title, parts, wall_ms, 'part')
+  _print_table(title, kinds, wall_ms, 'kind of op')
+
+
+def _start_fresh(sess, data_dir):
+  """Initializes the variables as a fresh run does, the ones set from the
+  training data (airbench's whitening) included."""
+  sess.run(tf.compat.v1.global_variables_initializer())
+  for count, images, assign in layers.data_initializers(sess.graph):
+    sess.run(assign, {images: records.training_images(data_dir, count)})
+
+
+def _plan(model_name, batch_size, steps):
+  """The Plan of --model with its recipe, at --batch_size if given."""
+  model = cifar10_models.get(model_name)
+  recipe = model.recipe
+  if batch_size:
+    recipe = recipe._replace(batch_size=batch_size)
+  return training.Plan(model, recipe, steps)
 
 
 def main():
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--data_dir', default=None)
   parser.add_argument('--steps', type=int, default=20)
-  parser.add_argument('--batch_size', type=int, default=128)
+  parser.add_argument('--model', default=cifar10_models.TUTORIAL,
+                      choices=sorted(cifar10_models.MODELS))
+  parser.add_argument('--batch_size', type=int, default=None,
+                      help="the recipe's unless given")
+  parser.add_argument('--bf16', action='store_true',
+                      help='bfloat16 mixed precision, as --bf16 trains')
   args = parser.parse_args()
   print(devices.describe(), flush=True)
+  plan = _plan(args.model, args.batch_size, args.steps)
+  print('%s, batch %d%s' % (args.model, plan.batch_size,
+                            ', --bf16' if args.bf16 else ''), flush=True)
   with tempfile.TemporaryDirectory() as scratch:
     data_dir = args.data_dir or make_data_dir(scratch, train_per_file=2000)
     with tf.Graph().as_default():
       tf.compat.v1.set_random_seed(0)
-      global_step = tf.compat.v1.train.get_or_create_global_step()
-      iterator = tf.compat.v1.data.make_one_shot_iterator(
-          cifar10_input.train_dataset(data_dir, args.batch_size, seed=0))
-      tutorial = cifar10_models.get(cifar10_models.TUTORIAL)
-      plan = training.Plan(
-          tutorial, tutorial.recipe._replace(batch_size=args.batch_size),
-          args.steps)
+      global_step, start_input, next_batch = training.input_and_global_step(
+          data_dir, plan.batch_size, 0, plan.recipe.view)
       train_op, total_loss = cifar10_train.single_device_model(
-          iterator.get_next, global_step, plan)
+          next_batch, global_step, plan)
       summaries = tf.compat.v1.summary.merge_all()
       config = tf.compat.v1.ConfigProto(inter_op_parallelism_threads=1)
+      if args.bf16:
+        devices.use_bf16(config)
       with tf.compat.v1.Session(config=config) as sess:
-        sess.run(tf.compat.v1.global_variables_initializer())
+        _start_fresh(sess, data_dir)
+        start_input(sess, 0)
         # Warm-up: a new set of fetches runs slower the first time.
-        for _ in range(10):
+        for _ in range(3):
           sess.run([train_op, total_loss])
         sess.run([train_op, total_loss, summaries])
-        plain = trace(sess, [train_op, total_loss], args.steps)
-        with_summaries = trace(sess, [train_op, total_loss, summaries], 3)
-    pipeline = pipeline_cpu_ms(data_dir, args.batch_size)
-  _print_parts('training step', *plain)
-  _print_parts('training step that also writes summaries', *with_summaries)
+        parts = PARTS if args.model == cifar10_models.TUTORIAL else None
+        plain = trace(sess, [train_op, total_loss], args.steps, parts)
+        with_summaries = trace(sess, [train_op, total_loss, summaries], 3,
+                               parts)
+    pipeline = pipeline_cpu_ms(data_dir, plan.batch_size, plan.recipe.view)
+  _print_trace('training step', *plain)
+  _print_trace('training step that also writes summaries', *with_summaries)
   print('input pipeline alone: %.2f ms of CPU per batch of %d (in tf.data '
-        'threads, beside the step)' % (pipeline, args.batch_size))
+        'threads, beside the step)' % (pipeline, plan.batch_size))
   print('peak resident memory: %.2f GB' %
         (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2.0 ** 20))
 

@@ -17,6 +17,7 @@ import tensorflow as tf
 import cifar10
 import cifar10_input
 from cifar10_lib import summaries
+from cifar10_models import tuned_ops
 
 # Batch norm: the moving statistics move this much toward each batch's
 # (torch's momentum 0.1), and this epsilon is added to the variance.
@@ -30,7 +31,7 @@ HE_INIT = tf.compat.v1.variance_scaling_initializer(
 GLOROT_INIT = tf.compat.v1.glorot_uniform_initializer()
 
 ACTIVATIONS = {'relu': tf.nn.relu, 'sigmoid': tf.nn.sigmoid,
-               'gelu': lambda x: tf.nn.gelu(x, approximate=False), None: None}
+               'gelu': tuned_ops.gelu, None: None}
 
 # Graph collections of what a recipe treats apart: batch norm's offsets
 # (OFFSETS: a recipe may give them a larger learning rate) and moving
@@ -180,7 +181,7 @@ class Net(object):
     with tf.compat.v1.variable_scope(scope) as var_scope:
       kernel = self._weights([size, size, x.shape[-1], depth], activation,
                              initializer)
-      y = tf.nn.conv2d(x, kernel, stride, padding)
+      y = tuned_ops.conv2d(x, kernel, stride, padding)
       if bias:
         y = tf.nn.bias_add(y, self._biases(depth))
       if batch_norm:

@@ -1,0 +1,92 @@
+"""Tuned forms of two ops the zoo's networks spend most of a step in.
+
+Each computes the same function as the TensorFlow op it replaces (equal
+up to float rounding: tests/test_tuned_ops.py) and is faster on the CPU,
+where a step is a chain of whole-tensor passes over memory;
+bench/tuned_forms.py times each against the op it replaces.
+
+- `gelu`: the exact GELU in PyTorch's form, x * (1 + erf(x / sqrt 2)) / 2.
+  tf.nn.gelu's exact form goes through erfc, which Eigen evaluates one
+  value at a time, and its automatic gradient evaluates the function
+  again; here erf is vectorized and the gradient reuses the forward's
+  cumulative distribution.
+- `conv2d`: a convolution whose 3x3 stride-1 'SAME' form on wide inputs
+  (MATMUL_FILTER_GRADIENT_MIN_DEPTH channels or more) takes its filter
+  gradient as nine matrix products, one per kernel offset, of the shifted
+  input and the output's gradient. oneDNN's Conv2DBackpropFilter runs at
+  a third of its forward convolution's rate there in bfloat16 on AMX;
+  the products run at the matrix units' rate.
+"""
+
+import math
+
+import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
+import tensorflow as tf
+
+# Input channels from which a 3x3 convolution's filter gradient is nine
+# matrix products: measured faster at 256 channels (7x7 and 3x3 maps),
+# slower at 24 and 64 (docs/MEASUREMENTS.md, airbench94 on the Xeon with
+# AMX).
+MATMUL_FILTER_GRADIENT_MIN_DEPTH = 256
+
+_SQRT_HALF = 1.0 / math.sqrt(2.0)
+_INV_SQRT_2PI = 1.0 / math.sqrt(2.0 * math.pi)
+
+
+@tf.custom_gradient
+def gelu(x):
+  """The exact GELU, x * Phi(x), Phi the standard normal's distribution.
+
+  Its gradient is Phi(x) + x * phi(x), phi the normal's density, with
+  Phi(x) kept from the forward pass.
+  """
+  cdf = 0.5 * (1.0 + tf.math.erf(x * _SQRT_HALF))
+
+  def grad(upstream):
+    pdf = tf.exp(-0.5 * tf.square(x)) * _INV_SQRT_2PI
+    return upstream * (cdf + x * pdf)
+  return x * cdf, grad
+
+
+def conv2d(x, kernel, stride=1, padding='SAME'):
+  """tf.nn.conv2d(x, kernel, stride, padding) for NHWC `x`; see the module
+  docstring for the form its filter gradient takes."""
+  height, width, depth, _ = [int(d) for d in kernel.shape]
+  if (stride == 1 and padding == 'SAME' and height == width == 3 and
+      depth >= MATMUL_FILTER_GRADIENT_MIN_DEPTH):
+    return _conv3x3_matmul_filter_gradient(x, tf.convert_to_tensor(kernel))
+  return tf.nn.conv2d(x, kernel, stride, padding)
+
+
+@tf.custom_gradient
+def _conv3x3_matmul_filter_gradient(x, kernel):
+  """A 3x3 stride-1 'SAME' convolution; its filter gradient in matmuls."""
+  y = tf.nn.conv2d(x, kernel, 1, 'SAME')
+
+  def grad(upstream):
+    grad_x = tf.compat.v1.nn.conv2d_backprop_input(
+        tf.shape(x), kernel, upstream, [1, 1, 1, 1], 'SAME')
+    return grad_x, filter_gradient_by_offsets(x, upstream)
+  return y, grad
+
+
+def filter_gradient_by_offsets(x, upstream):
+  """The filter gradient [3, 3, in, out] of a 3x3 stride-1 'SAME'
+  convolution of NHWC `x` whose output has gradient `upstream`.
+
+  The gradient at kernel offset (i, j) is the input shifted by (i - 1,
+  j - 1), zero-padded, times the output's gradient, summed over every
+  position of every image: one [in, N*H*W] x [N*H*W, out] product.
+  """
+  depth, out_depth = int(x.shape[-1]), int(upstream.shape[-1])
+  size = tf.shape(x)[1:3]
+  padded = tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]])
+  rows = tf.reshape(upstream, [-1, out_depth])
+  offsets = []
+  for i in range(3):
+    for j in range(3):
+      shifted = tf.slice(padded, [0, i, j, 0],
+                         tf.concat([[-1], size, [-1]], axis=0))
+      offsets.append(tf.matmul(tf.reshape(shifted, [-1, depth]), rows,
+                               transpose_a=True))
+  return tf.reshape(tf.stack(offsets), [3, 3, depth, out_depth])
