@@ -81,33 +81,53 @@ def is_python_batch(path):
   return not path.endswith('.bin')
 
 
-# The only globals the official Python batches name: numpy's ndarray, dtype
-# and the function that rebuilds an array (under numpy 1's module name;
-# numpy 2 keeps it in numpy._core), wherever this numpy keeps it.
+def _latin1_bytes(text, encoding):
+  """What _codecs.encode does in a pickle of Python 3's protocols 0-2,
+  which store byte strings as their latin-1 text: text.encode('latin1').
+  Any other use of it is refused."""
+  if not isinstance(text, str) or encoding not in ('latin1', 'latin-1'):
+    raise _RefusedGlobal('it asks _codecs.encode for %r, where a pickled '
+                         'byte string asks for latin1' % (encoding,))
+  return text.encode('latin1')
+
+
+# The only globals that pickled CIFAR-10 batches name, each as harmless as
+# a dict: numpy's ndarray and dtype and the functions that rebuild an array
+# (_reconstruct; _frombuffer, protocol 5), under numpy 1's module names
+# (numpy.core) and numpy 2's (numpy._core), wherever this numpy keeps them;
+# and _codecs.encode, with which Python 3's protocols 0-2 store bytes, only
+# as _latin1_bytes. The official files name the first three.
 _RECONSTRUCT = np.zeros(0).__reduce__()[0]
+_FROMBUFFER = np.zeros(0).__reduce_ex__(5)[0]
 _PICKLE_GLOBALS = {
     ('numpy', 'ndarray'): np.ndarray,
     ('numpy', 'dtype'): np.dtype,
     ('numpy.core.multiarray', '_reconstruct'): _RECONSTRUCT,
     ('numpy._core.multiarray', '_reconstruct'): _RECONSTRUCT,
+    ('numpy.core.numeric', '_frombuffer'): _FROMBUFFER,
+    ('numpy._core.numeric', '_frombuffer'): _FROMBUFFER,
+    ('_codecs', 'encode'): _latin1_bytes,
 }
 
 
 class _RefusedGlobal(pickle.UnpicklingError):
-  """A pickle named a global that the official files never name."""
+  """A pickle named a global that a CIFAR-10 batch never names, or asked
+  one for what a CIFAR-10 batch never asks."""
 
 
 class _OfficialPickleLoader(pickle.Unpickler):
-  """Unpickles only what the official CIFAR-10 Python batches contain.
+  """Unpickles only what CIFAR-10 Python batches contain.
 
-  Dicts, lists, byte strings and numbers run no code when unpickled; of
-  the globals, only _PICKLE_GLOBALS are given. Any other (os.system, say)
-  is refused before it is even imported.
+  The official files, and the same batches saved again by Python 3 with
+  any pickle protocol (0-5) and numpy 1 or 2. Dicts, lists, byte strings
+  and numbers run no code when unpickled; of the globals, only
+  _PICKLE_GLOBALS are given. Any other (os.system, say) is refused before
+  it is even imported.
   """
 
   def find_class(self, module, name):
     if (module, name) not in _PICKLE_GLOBALS:
-      raise _RefusedGlobal('it asks to load %s.%s, which the official files '
+      raise _RefusedGlobal('it asks to load %s.%s, which CIFAR-10 batches '
                            'never do' % (module, name))
     return _PICKLE_GLOBALS[(module, name)]
 

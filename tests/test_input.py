@@ -360,10 +360,72 @@ def test_a_pickle_that_would_run_a_command_is_refused_unrun(data_dir,
   python_dir = _python_dir_with(tmp_path, data_dir, hostile)
   with pytest.raises(records.DataError,
                      match=r'data_batch_2 is not a CIFAR-10 Python batch \(it '
-                     r'asks to load \w+\.system, which the official files '
+                     r'asks to load \w+\.system, which CIFAR-10 batches '
                      r'never do\); refusing to load it'):
     records.data_files(python_dir)
   assert not marker.exists()
+
+
+def _numpy1_module(obj, name):
+  """pickle.whichmodule as it answers under numpy 1, whose array-rebuilding
+  functions live in numpy.core (numpy 2: numpy._core, with numpy.core
+  kept as an alias, so the pickler still finds them there)."""
+  module = _WHICHMODULE(obj, name)
+  return module.replace('numpy._core', 'numpy.core')
+
+
+_WHICHMODULE = pickle.whichmodule
+
+
+@pytest.mark.parametrize('numpy_names', ['numpy 2', 'numpy 1'])
+@pytest.mark.parametrize('protocol', range(pickle.HIGHEST_PROTOCOL + 1))
+def test_a_batch_saved_again_with_any_protocol_loads_the_same(
+    tmp_path, monkeypatch, protocol, numpy_names):
+  """The official batch, loaded and saved again by Python 3 (pickle's pure
+  Python pickler, which writes what the C one does), gives the same
+  records; numpy 1's module names are written by the pickler as numpy 1
+  would name them."""
+  rng = np.random.RandomState(protocol)
+  images = rng.randint(0, 256, size=(5, 32, 32, 3))
+  labels = [3, 0, 9, 1, 7]
+  official = str(tmp_path / 'official')
+  write_python_batch(official, images, labels)
+  with open(official, 'rb') as f:
+    batch = pickle.load(f, encoding='bytes')
+  if numpy_names == 'numpy 1':
+    monkeypatch.setattr(pickle, 'whichmodule', _numpy1_module)
+  saved = tmp_path / 'saved'
+  with open(saved, 'wb') as f:
+    pickle._Pickler(f, protocol=protocol).dump(batch)  # pylint: disable=protected-access
+  written = saved.read_bytes()
+  assert (b'numpy.core.' in written) == (numpy_names == 'numpy 1')
+  np.testing.assert_array_equal(records.load_python_batch(str(saved)),
+                                records.load_python_batch(official))
+
+
+@pytest.mark.parametrize('module,name,args', [
+    ('os', 'system', ('true',)),
+    ('subprocess', 'check_output', (['true'],)),
+    ('builtins', 'eval', ('1',)),
+    ('builtins', 'exec', ('x = 1',)),
+    ('builtins', 'getattr', (0, 'real')),
+    ('_codecs', 'encode', ('1', 'rot13')),
+])
+def test_a_pickle_that_calls_anything_else_is_refused(tmp_path, module, name,
+                                                      args):
+  """A batch whose b'data' is module.name(*args), written opcode by opcode
+  (protocol 2), as a hostile file would be: refused, never called."""
+  call = (pickle.GLOBAL + ('%s\n%s\n' % (module, name)).encode() +
+          pickle.dumps(args, protocol=2)[2:-1] + pickle.REDUCE)
+  batch = (pickle.PROTO + b'\x02' + pickle.EMPTY_DICT + pickle.SHORT_BINBYTES +
+           b'\x04data' + call + pickle.SETITEM + pickle.STOP)
+  path = tmp_path / 'data_batch_1'
+  path.write_bytes(batch)
+  with open(path, 'rb') as f:  # The file does call it, unguarded.
+    assert b'data' in pickle.load(f)
+  with pytest.raises(records.DataError, match=r'is not a CIFAR-10 Python '
+                     r'batch \(it asks .*; refusing to load it'):
+    records.load_python_batch(str(path))
 
 
 @pytest.mark.parametrize('damage,message', [
