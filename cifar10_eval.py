@@ -23,9 +23,20 @@ import datetime
 import json
 import os
 import signal
+import sys
 import tempfile
 import time
 
+if __name__ == '__main__':  # First: a bad path stops here, at once.
+  from cifar10_lib import paths  # pylint: disable=g-import-not-at-top
+  paths.check_command_line(
+      ['data_dir', 'checkpoint_dir', 'eval_dir', 'results_file'],
+      missing_ok=(['data_dir'] if paths.boolean_flag(sys.argv, 'download',
+                                                     True) else []) +
+      ([] if paths.boolean_flag(sys.argv, 'run_once', False)
+       else ['checkpoint_dir']))
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import flags
 from cifar10_lib import cli  # Before TensorFlow: it sets its CPU options.
 import numpy as np
@@ -40,12 +51,13 @@ from cifar10_lib import download
 from cifar10_lib import figures
 from cifar10_lib import records
 from cifar10_lib import options
+from cifar10_lib import paths
 
 FLAGS = flags.FLAGS
 
 options.define(options.DATA, options.DEVICES, options.MODEL)
 flags.adopt_module_key_flags(options)
-flags.DEFINE_string('eval_dir', '/tmp/cifar10_eval',
+flags.DEFINE_string('eval_dir', paths.PATH_FLAGS['eval_dir'][1],
                     'Directory where to write event logs.')
 flags.DEFINE_enum('eval_data', 'test', ['test', 'train_eval'],
                   "Which data to evaluate: 'test' (test_batch.bin) or "
@@ -418,11 +430,6 @@ def settings_from_flags():
 
 
 def main(unused_argv):
-  if FLAGS.results_file and os.path.isdir(FLAGS.results_file):
-    raise cli.UserError('results_file %s is a folder: pass the path of a '
-                        'file to write, such as %s' %
-                        (FLAGS.results_file,
-                         os.path.join(FLAGS.results_file, 'results.json')))
   download.prepare_data(FLAGS.data_dir, FLAGS.eval_data, FLAGS.download,
                         FLAGS.data_url)
   try:

@@ -24,9 +24,9 @@ import contextlib
 import functools
 import posixpath
 
-if __name__ == '__main__':  # First: a busy --train_dir stops here at once.
+if __name__ == '__main__':  # First: bad paths, a busy --train_dir stop here.
   from cifar10_lib import claims  # pylint: disable=g-import-not-at-top
-  claims.claim_from_command_line()
+  claims.check_trainer_command_line()
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import flags

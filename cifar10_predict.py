@@ -29,6 +29,11 @@ import struct
 import sys
 import tempfile
 
+if __name__ == '__main__':  # First: a bad path stops here, at once.
+  from cifar10_lib import paths  # pylint: disable=g-import-not-at-top
+  paths.check_command_line(['checkpoint_dir', 'export_dir'])
+
+# pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import flags
 from cifar10_lib import cli  # Before TensorFlow: it sets its CPU options.
 import numpy as np
@@ -172,8 +177,8 @@ def classify(sess, encoded, outputs, paths, top_k=3):
       continue
     except (OSError, tf.errors.InvalidArgumentError) as e:
       reason = getattr(e, 'strerror', None) or 'not a PNG, JPEG, GIF or BMP'
-      sys.stderr.write('ERROR: %s is not a readable image (%s)\n' %
-                       (path, reason))
+      sys.stderr.write('ERROR: %s is not a readable image (%s): pass PNG, '
+                       'JPEG, GIF or BMP files\n' % (path, reason))
       failed += 1
       continue
     best = np.argsort(-probabilities)[:top_k]

@@ -3,6 +3,7 @@
   devices      how TensorFlow uses the machine: oneDNN on before TensorFlow
                loads, session options, what the CPU has, bfloat16
   errors       the error a user can fix (UserError) and its one line
+  paths        the path flags and their checks, run before TensorFlow
   claims       one trainer per training folder, claimed before TensorFlow
   cli          command-line plumbing: TensorFlow's errors as one line,
                exit statuses

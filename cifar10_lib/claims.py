@@ -2,8 +2,8 @@
 
 A second trainer started on a folder in use must stop before it writes
 anything, and soon: importing TensorFlow takes from 5 to 20 s on a small
-CPU, so the trainer scripts call `claim_from_command_line` as their first
-act, with nothing but the standard library loaded. Its claim is the same
+CPU, so the trainer scripts call `check_trainer_command_line` as their
+first act, with nothing but the standard library loaded. Its claim is the same
 one training takes later (`claim`), which then finds it held.
 
 This module imports nothing that imports TensorFlow.
@@ -14,17 +14,13 @@ import os
 import socket
 import sys
 
+from cifar10_lib import paths
 from cifar10_lib.errors import fail
 from cifar10_lib.errors import UserError
-
-# --train_dir's default (options.py declares the flag with it).
-DEFAULT_TRAIN_DIR = '/tmp/cifar10_train'
 
 # The flags that make a process a task of a cluster, where only the chief
 # claims the folder, once it knows it is the chief.
 _CLUSTER_FLAGS = ('job_name', 'ps_hosts', 'worker_hosts')
-# The flags that print help and do nothing else.
-_HELP_FLAGS = ('help', 'helpfull', 'helpshort', 'helpxml', 'h', '?')
 
 # The claims this process holds: folder -> its open descriptor, whose lock
 # lasts as long.
@@ -81,36 +77,6 @@ def _lock_holder(inode):
   return 'another process'
 
 
-def flag_values(argv, name):
-  """The values absl would read for flag `name` in `argv`, in order.
-
-  absl takes --name=VALUE, -name=VALUE, and both with the value as the
-  next argument; parsing stops at a lone `--`.
-  """
-  values = []
-  args = list(argv[1:])
-  while args:
-    arg = args.pop(0)
-    if arg == '--':
-      break
-    key, equals, value = arg.lstrip('-').partition('=')
-    if not arg.startswith('-') or key != name:
-      continue
-    if equals:
-      values.append(value)
-    elif args:
-      values.append(args.pop(0))
-  return values
-
-
-def _named(argv, names):
-  """Whether any flag of `names` appears in `argv`, with or without a
-  value."""
-  return any(arg.startswith('-') and
-             arg.lstrip('-').partition('=')[0] in names
-             for arg in argv[1:])
-
-
 def claim_from_command_line(argv=None, environ=None):
   """Claims the --train_dir that `argv` (default: sys.argv) names, or the
   default one, if it is an existing folder; or exits with the one line
@@ -123,9 +89,10 @@ def claim_from_command_line(argv=None, environ=None):
   """
   argv = sys.argv if argv is None else argv
   environ = os.environ if environ is None else environ
-  if _named(argv, _CLUSTER_FLAGS + _HELP_FLAGS) or environ.get('TF_CONFIG'):
+  if (paths.named(argv, _CLUSTER_FLAGS + paths.HELP_FLAGS) or
+      environ.get('TF_CONFIG')):
     return
-  directory = (flag_values(argv, 'train_dir') or [DEFAULT_TRAIN_DIR])[-1]
+  directory = paths.flag_value(argv, 'train_dir')
   if not os.path.isdir(directory):
     return
   try:
@@ -134,3 +101,15 @@ def claim_from_command_line(argv=None, environ=None):
     fail(str(e))
   except OSError:
     return  # An unreadable folder: training's checks word it.
+
+
+def check_trainer_command_line(argv=None, environ=None):
+  """What a trainer script does first: checks --data_dir and --train_dir
+  (paths.check_command_line), then claims --train_dir
+  (claim_from_command_line); exits with one line at a problem."""
+  argv = sys.argv if argv is None else argv
+  paths.check_command_line(
+      ['data_dir', 'train_dir'], argv,
+      missing_ok=['data_dir'] if paths.boolean_flag(argv, 'download', True)
+      else [])
+  claim_from_command_line(argv, environ)

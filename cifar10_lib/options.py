@@ -14,7 +14,7 @@ import os
 from absl import flags
 
 import cifar10_models
-from cifar10_lib import claims
+from cifar10_lib import paths
 from cifar10_lib import cluster
 from cifar10_lib import devices
 from cifar10_lib import training
@@ -37,12 +37,12 @@ def _define_data():
   """The flags of the tutorial's cifar10.py: data, batch, checkpoints."""
   flags.DEFINE_integer('batch_size', 128, 'Number of images to process in a '
                        'batch.', lower_bound=1)
-  flags.DEFINE_string('data_dir', '/tmp/cifar10_data',
+  flags.DEFINE_string('data_dir', paths.PATH_FLAGS['data_dir'][1],
                       'Path to the CIFAR-10 data directory: the binary files '
                       'are read from DATA_DIR/cifar-10-batches-bin/.')
   flags.DEFINE_boolean('download', True, 'Download and extract the data set '
                        'into --data_dir when it is not there yet.')
-  flags.DEFINE_string('checkpoint_dir', '/tmp/cifar10_train',
+  flags.DEFINE_string('checkpoint_dir', paths.PATH_FLAGS['checkpoint_dir'][1],
                       'Directory where to read model checkpoints (evaluation '
                       'and prediction).')
   flags.DEFINE_boolean('use_fp16', False, 'Train the model using fp16: '
@@ -91,7 +91,7 @@ def _define_model():
 
 
 def _define_training():
-  flags.DEFINE_string('train_dir', claims.DEFAULT_TRAIN_DIR,
+  flags.DEFINE_string('train_dir', paths.PATH_FLAGS['train_dir'][1],
                       'Directory where to write event logs and checkpoints; '
                       'training resumes from the newest checkpoint there.')
   flags.DEFINE_integer('max_steps', training.DEFAULT_MAX_STEPS,

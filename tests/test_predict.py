@@ -75,19 +75,25 @@ def test_unreadable_and_oversized_files_are_named_and_others_classified(
   text = tmp_path / 'notes.txt'
   text.write_text('not a picture')
   missing = str(tmp_path / 'missing.png')
+  folder = tmp_path / 'a folder.png'
+  folder.mkdir()
   huge = _huge_png(tmp_path / 'huge.png', 30000, 20000)
   result = run_script('cifar10_predict.py', '--checkpoint_dir=' + train_dir,
                       '--top_k=2', str(text), pictures[0], missing, huge,
-                      pictures[1])
+                      str(folder), pictures[1])
   assert result.returncode == 2
   assert 'Traceback' not in result.stderr
   errors = [l for l in result.stderr.splitlines() if l.startswith('ERROR:')]
+  what_to_do = ': pass PNG, JPEG, GIF or BMP files'
   assert errors == [
-      'ERROR: %s is not a readable image (not a PNG, JPEG, GIF or BMP)' % text,
-      'ERROR: %s is not a readable image (No such file or directory)' %
-      missing,
+      'ERROR: %s is not a readable image (not a PNG, JPEG, GIF or BMP)%s' % (
+          text, what_to_do),
+      'ERROR: %s is not a readable image (No such file or directory)%s' % (
+          missing, what_to_do),
       'ERROR: %s is 30000x20000 pixels, more than the 50 megapixels this '
-      'program decodes: scale it down first' % huge]
+      'program decodes: scale it down first' % huge,
+      'ERROR: %s is not a readable image (Is a directory)%s' % (folder,
+                                                               what_to_do)]
   assert sorted(m.group(1) for m in LINE.finditer(result.stdout)) == pictures
 
 

@@ -403,12 +403,6 @@ def test_a_cluster_task_or_help_leaves_the_folder_to_later(tmp_path, argv,
     os.close(fd)
 
 
-def test_flag_values_are_read_as_absl_reads_them():
-  argv = ['script', '--train_dir=/a', '-train_dir', '/b', '--train_dir_x=/c',
-          'train_dir=/d', '--', '--train_dir=/e']
-  assert claims.flag_values(argv, 'train_dir') == ['/a', '/b']
-
-
 def test_a_claim_is_kept_once_per_process_and_writes_nothing(tmp_path):
   claims.claim(str(tmp_path))
   claims.claim(str(tmp_path / '.'))  # no conflict with itself
