@@ -47,6 +47,10 @@ MIN_FREE_BYTES = 1 << 20
 # flag and the path; %(where)s the folder where the problem is (the path,
 # or the nearest of its parents that exists).
 PROBLEMS = {
+    'url': '%(flag)s %(path)s is a URL: the scripts read and write a file '
+           'system mounted on this machine (the training folder\'s lock and '
+           'atomic renames need one); mount the bucket (gcsfuse, s3fs, a '
+           'Kubernetes volume) and pass its path',
     'missing': '%(flag)s %(path)s does not exist: pass the folder to read '
                'with --%(flag)s=DIR',
     'file_not_folder': '%(flag)s %(path)s is a file, not a folder: pass '
@@ -111,6 +115,8 @@ def check(flag, path, missing_ok=False):
       it to appear (evaluation watching a folder).
   """
   kind = PATH_FLAGS[flag][0]
+  if '://' in path:
+    raise problem('url', flag, path)
   if kind == WRITE_FILE:  # (an existing file is replaced)
     if os.path.isdir(path):
       raise problem('folder_not_file', flag, path)

@@ -41,21 +41,22 @@ SCRIPTS = {
 # each kind of path has with it (None: the script goes on; a missing
 # output is made).
 WAYS = ['missing', 'missing_parent', 'parent_is_file', 'a_file',
-        'a_folder', 'read_only', 'full', 'spaces_and_non_ascii']
+        'a_folder', 'read_only', 'full', 'spaces_and_non_ascii', 'a_url']
 EXPECTED = {
-    paths.READ_FOLDER: dict(missing='missing', missing_parent='missing',
+    paths.READ_FOLDER: dict(a_url='url', missing='missing', missing_parent='missing',
                             parent_is_file='missing',
                             a_file='file_not_folder'),
-    paths.DATA_FOLDER: dict(missing='missing', missing_parent='missing',
+    paths.DATA_FOLDER: dict(a_url='url', missing='missing', missing_parent='missing',
                             parent_is_file='missing',
                             a_file='file_not_folder'),
-    paths.WRITE_FOLDER: dict(parent_is_file='parent_is_file',
+    paths.WRITE_FOLDER: dict(a_url='url', parent_is_file='parent_is_file',
                              a_file='file_not_folder', read_only='read_only',
                              full='full'),
-    paths.WRITE_FILE: dict(parent_is_file='parent_is_file',
+    paths.WRITE_FILE: dict(a_url='url', parent_is_file='parent_is_file',
                            a_folder='folder_not_file', read_only='read_only',
                            full='full'),
-    paths.NEW_FOLDER: dict(parent_is_file='parent_is_file', a_file='exists',
+    paths.NEW_FOLDER: dict(a_url='url', parent_is_file='parent_is_file',
+                           a_file='exists',
                            a_folder='exists', read_only='read_only',
                            full='full'),
 }
@@ -98,6 +99,8 @@ def mounts(tmp_path):
 
 def _lay_out(tmp_path, way, kind):
   """Makes the case's surroundings; returns the path to pass."""
+  if way == 'a_url':
+    return 'gs://a-bucket/cifar10 run'
   if way == 'missing':
     return tmp_path / 'missing'
   if way == 'missing_parent':
