@@ -384,9 +384,13 @@ def test_eval_of_more_examples_than_there_are(data_dir, one_step_train_dir):
 
 @pytest.mark.slow
 def test_eval_without_checkpoint(data_dir, tmp_path):
+  (tmp_path / 'empty').mkdir()
+  _one_line_error(_eval(data_dir, str(tmp_path / 'empty')),
+                  r'no checkpoint in \S+empty: train first')
   _one_line_error(_eval(data_dir, str(tmp_path / 'nothing')),
-                  r'no checkpoint in \S+nothing: train first')
-  assert not os.path.exists(str(tmp_path / 'nothing') + '_eval')
+                  r'checkpoint_dir \S+nothing does not exist')
+  assert not [name for name in os.listdir(str(tmp_path))
+              if name.endswith('_eval')]
 
 
 @pytest.mark.slow
@@ -419,14 +423,14 @@ def test_checkpoint_of_another_model(data_dir, tmp_path):
     ('cifar10_eval.py', '--gpu_memory_fraction=1.5',
      r'--gpu_memory_fraction must be above 0 and at most 1'),
     ('cifar10_train.py', '--epochs=0', r'--epochs must be above 0'),
-    ('cifar10_predict.py', '--model=resnet99',
+    ('cifar10_predict.py', '--model=resnet99 --checkpoint_dir=.',
      r'--model=resnet99: value should be one of <tutorial\|baseline'),
     ('cifar10_train.py', '--num_gpus=2',
      r'--num_gpus is a flag of cifar10_multi_gpu_train.py, not of '
      r'cifar10_train.py: run python cifar10_multi_gpu_train.py --num_gpus=2'),
 ])
 def test_bad_flags(script, flag, pattern):
-  _one_line_error(run_script(script, flag), pattern)
+  _one_line_error(run_script(script, *flag.split()), pattern)
 
 
 @pytest.mark.slow
