@@ -15,7 +15,10 @@ gradients, batch norm, activations, ...), which says what limits a step.
 Ops run one at a time (inter-op parallelism 1, each op still using every
 core), so the parts add up to the step. It also times the input pipeline
 alone, which otherwise runs in tf.data's threads beside the step, in CPU
-milliseconds per batch.
+milliseconds per batch, and untraced steps as training runs them: the
+FLOP/s they reach (the convolutions' and dense layers' multiply-adds x 2
+x 3, forward and backward) against the best GEMM rate here in the same
+precision (bench/speed.py's measurement).
 """
 
 import argparse
@@ -36,6 +39,8 @@ import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 from cifar10_lib import devices
 from cifar10_lib.synthetic import make_data_dir
 import tensorflow as tf
+
+import speed
 
 from cifar10_lib import records
 from cifar10_lib import summaries
@@ -154,6 +159,24 @@ def _start_fresh(sess, data_dir):
     sess.run(assign, {images: records.training_images(data_dir, count)})
 
 
+def _untraced_step_secs(sess, fetches, steps):
+  """The median seconds of `steps` steps run as training runs them."""
+  times = []
+  for _ in range(steps):
+    start = time.time()
+    sess.run(fetches)
+    times.append(time.time() - start)
+  return sorted(times)[len(times) // 2]
+
+
+def _training_flops_per_example(plan):
+  """The model's multiply-adds for one image x 2 FLOPs x 3 (forward and
+  backward)."""
+  with tf.Graph().as_default() as graph:
+    plan.model.logits(tf.zeros([1, 32, 32, 3]), False, plan.recipe)
+    return 6 * cifar10_models.multiply_adds(graph)
+
+
 def _plan(model_name, batch_size, steps):
   """The Plan of --model with its recipe, at --batch_size if given."""
   model = cifar10_models.get(model_name)
@@ -201,11 +224,31 @@ def main():
         plain = trace(sess, [train_op, total_loss], args.steps, parts)
         with_summaries = trace(sess, [train_op, total_loss, summaries], 3,
                                parts)
+      untraced_config = tf.compat.v1.ConfigProto()
+      if args.bf16:
+        devices.use_bf16(untraced_config)
+      with tf.compat.v1.Session(config=untraced_config) as sess:
+        _start_fresh(sess, data_dir)
+        start_input(sess, 0)
+        sess.run([train_op, total_loss])
+        step_secs = _untraced_step_secs(sess, [train_op, total_loss],
+                                        args.steps)
     pipeline = pipeline_cpu_ms(data_dir, plan.batch_size, plan.recipe.view)
+    gemm_config = tf.compat.v1.ConfigProto()
+    if args.bf16:
+      devices.use_bf16(gemm_config)
+    gemm = speed.gemm_flops_here(gemm_config)
   _print_trace('training step', *plain)
   _print_trace('training step that also writes summaries', *with_summaries)
   print('input pipeline alone: %.2f ms of CPU per batch of %d (in tf.data '
         'threads, beside the step)' % (pipeline, plan.batch_size))
+  flops = _training_flops_per_example(plan) * plan.batch_size / step_secs
+  print('untraced: %.3f s a step (median of %d); %.1f GFLOP/s of '
+        'convolutions and matrix products, %.0f%% of the best %s GEMM here '
+        '(%.1f GFLOP/s)' % (step_secs, args.steps, flops / 1e9,
+                            100 * flops / gemm,
+                            'bfloat16' if args.bf16 else 'float32',
+                            gemm / 1e9))
   print('peak resident memory: %.2f GB' %
         (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2.0 ** 20))
 
