@@ -52,6 +52,7 @@ from cifar10_lib import figures
 from cifar10_lib import records
 from cifar10_lib import options
 from cifar10_lib import paths
+from cifar10_lib import tf_config
 
 FLAGS = flags.FLAGS
 
@@ -102,11 +103,14 @@ CELL = 6
 class Settings(collections.namedtuple('Settings', [
     'checkpoint_dir', 'data_dir', 'eval_dir', 'eval_data', 'batch_size',
     'num_examples', 'run_once', 'eval_interval_secs', 'per_class',
-    'results_file', 'model', 'use_fp16', 'tta'], defaults=[
-        'test', 128, 10000, True, 300, True, None, None, False, True])):
+    'results_file', 'model', 'use_fp16', 'tta', 'until_last_step'],
+    defaults=['test', 128, 10000, True, 300, True, None, None, False, True,
+              False])):
   """What an evaluation reads, writes and prints: the flags of the same
   names (model: --model, None to take the folder's). From Python an
-  evaluation runs once by default; run_once=False watches the folder.
+  evaluation runs once by default; run_once=False watches the folder,
+  and with until_last_step (a cluster's evaluator) ends once it has
+  evaluated the step the run's trainer recorded as its last.
   """
 
 
@@ -379,11 +383,17 @@ def _evaluate_or_skip(checkpoint, graph_outputs, writer, config, settings):
 def run_eval(settings, config=None):
   """Evaluates the newest checkpoint once, or each new one as it comes.
 
+  Watching, it waits for the first checkpoint before it builds the
+  model: the trainer records which model the folder holds as it starts.
+
   Args:
     settings: Settings.
     config: the session's tf.compat.v1.ConfigProto; by default
       devices.session_config's.
   """
+  if not settings.run_once:
+    _wait_for_a_checkpoint(settings.checkpoint_dir,
+                           settings.eval_interval_secs)
   model, recipe = cifar10_models.for_checkpoints(
       settings.checkpoint_dir, settings.model, settings.use_fp16)
   config = config or devices.session_config()
@@ -394,27 +404,43 @@ def run_eval(settings, config=None):
         settings.tta)
     graph.finalize()
     evaluated = None
-    waiting_said = False
-    # Made for the first checkpoint: a run that finds none writes nothing.
     writer = None
     while True:
       if settings.run_once:
         checkpoint = checkpoints.require_latest(settings.checkpoint_dir)
       else:
         checkpoint = checkpoints.latest(settings.checkpoint_dir)
-      if checkpoint is None and not waiting_said:
-        print('No checkpoint in %s yet; waiting for one.' %
-              settings.checkpoint_dir, flush=True)
-        waiting_said = True
       if checkpoint is not None and checkpoint != evaluated:
         writer = writer or tf.compat.v1.summary.FileWriter(settings.eval_dir,
                                                            graph)
         _evaluate_or_skip(checkpoint, graph_outputs, writer, config, settings)
         evaluated = checkpoint
+        if settings.until_last_step and _is_the_last(checkpoint, settings):
+          break
       if settings.run_once:
         break
       time.sleep(settings.eval_interval_secs)
-    writer.close()  # (run_once reaches this only after evaluating.)
+    writer.close()  # (the loop ends only after evaluating)
+
+
+def _wait_for_a_checkpoint(directory, interval_secs):
+  """Returns once `directory` holds a checkpoint, saying that it waits."""
+  if checkpoints.latest(directory) is None:
+    print('No checkpoint in %s yet; waiting for one.' % directory,
+          flush=True)
+  while checkpoints.latest(directory) is None:
+    time.sleep(interval_secs)
+
+
+def _is_the_last(checkpoint, settings):
+  """Whether `checkpoint` is at the last step the run's trainer recorded;
+  says so if it is."""
+  last = cifar10_models.recorded_max_steps(settings.checkpoint_dir)
+  if last is None or checkpoints.step_of(checkpoint) < last:
+    return False
+  print('Evaluated the run\'s last checkpoint (step %d); done.' %
+        checkpoints.step_of(checkpoint), flush=True)
+  return True
 
 
 def settings_from_flags():
@@ -430,10 +456,16 @@ def settings_from_flags():
 
 
 def main(unused_argv):
+  place = tf_config.from_environment()
+  evaluator = place is not None and place.job_name == tf_config.EVALUATOR
+  if place is not None:
+    print(tf_config.describe(place, 'cifar10_eval.py',
+                             watching=not FLAGS.run_once), flush=True)
   download.prepare_data(FLAGS.data_dir, FLAGS.eval_data, FLAGS.download,
                         FLAGS.data_url)
+  settings = settings_from_flags()._replace(until_last_step=evaluator)
   try:
-    run_eval(settings_from_flags(), options.session_config_from_flags())
+    run_eval(settings, options.session_config_from_flags())
   except KeyboardInterrupt:
     print('Stopped.')
     return cli.SIGNAL_EXIT_BASE + signal.SIGINT

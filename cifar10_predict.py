@@ -46,6 +46,7 @@ from cifar10_lib import checkpoints
 from cifar10_lib import devices
 from cifar10_lib import options
 from cifar10_lib import records
+from cifar10_lib import tf_config
 from cifar10_lib.cli import UserError
 
 FLAGS = flags.FLAGS
@@ -244,6 +245,9 @@ def predict(checkpoint_dir, paths, top_k=3, export_dir=None, model=None,
 
 
 def main(argv):
+  place = tf_config.from_environment()
+  if place is not None:
+    print(tf_config.describe(place, 'cifar10_predict.py'), flush=True)
   paths = argv[1:]
   if not paths and not FLAGS.export_dir:
     raise UserError('give image files to classify, or --export_dir=DIR')

@@ -11,6 +11,7 @@
                arguments (the only library code that reads FLAGS)
   training     the training loop both trainer scripts run
   cluster      a task's part in a ps/worker cluster
+  tf_config    a task's place, as cluster managers write it in TF_CONFIG
   checkpoints  atomic saves, finding, checking and restoring checkpoints
   records      the data files: formats, places, checks
   download     fetching and extracting the data set, checked

@@ -49,7 +49,8 @@ def _unreadable(checkpoint, error):
       'folder' % (checkpoint, reason))
 
 
-def _step_of(prefix):
+def step_of(prefix):
+  """The global step in a checkpoint's name (model.ckpt-STEP); -1 if none."""
   match = re.search(r'-(\d+)$', prefix)
   return int(match.group(1)) if match else -1
 
@@ -87,7 +88,7 @@ def candidates(directory):
       found.add(index[:-len(_INDEX_SUFFIX)])
   found.update(p for p in _recorded(directory)
                if os.path.exists(p + _INDEX_SUFFIX))
-  return sorted(found, key=lambda p: (_step_of(p), p), reverse=True)
+  return sorted(found, key=lambda p: (step_of(p), p), reverse=True)
 
 
 def latest(directory):
@@ -188,7 +189,7 @@ def restore_newest(sess, saver, var_map, directory):
       # the state file does not name yet.
       _write_state(directory, checkpoint,
                    [p for p in recorded
-                    if _step_of(p) <= _step_of(checkpoint)])
+                    if step_of(p) <= step_of(checkpoint)])
     return checkpoint
   if found:
     raise UserError('no readable checkpoint in %s (%d unreadable, kept): '

@@ -37,12 +37,16 @@ def claim(directory):
 
   Raises:
     UserError: another live process holds the folder, named as far as
-      /proc tells; nothing was changed.
+      /proc tells, or its file system has no locks; nothing was changed.
   """
   path = os.path.realpath(directory)
   if path in _claims:
     return
-  fd = os.open(path, os.O_RDONLY)
+  try:
+    fd = os.open(path, os.O_RDONLY)
+  except OSError as e:
+    raise UserError('train_dir %s cannot be opened (%s): pass another '
+                    '--train_dir' % (directory, os.strerror(e.errno)))
   try:
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
   except BlockingIOError:
@@ -51,6 +55,13 @@ def claim(directory):
     raise UserError('train_dir %s is in use by another trainer (%s): wait '
                     'for it to end or stop it, or pass another --train_dir' %
                     (directory, holder))
+  except OSError as e:
+    os.close(fd)
+    raise UserError('train_dir %s is on a file system that cannot lock it '
+                    '(%s): training needs one with locks and atomic renames '
+                    '(a local disk, NFS, a Kubernetes persistent volume); '
+                    'pass another --train_dir' %
+                    (directory, os.strerror(e.errno)))
   _claims[path] = fd
 
 
@@ -99,8 +110,6 @@ def claim_from_command_line(argv=None, environ=None):
     claim(directory)
   except UserError as e:
     fail(str(e))
-  except OSError:
-    return  # An unreadable folder: training's checks word it.
 
 
 def check_trainer_command_line(argv=None, environ=None):

@@ -14,6 +14,7 @@ import sys
 from absl import app
 import tensorflow as tf
 
+from cifar10_lib.errors import exit_now
 from cifar10_lib.errors import fail
 from cifar10_lib.errors import USER_ERROR_EXIT  # noqa: F401 (cli.USER_ERROR_EXIT)
 from cifar10_lib.errors import UserError
@@ -45,20 +46,6 @@ def op_error_line(error):
   return 'TensorFlow stopped with %s (%s): %s; the checkpoints are as they ' \
          'were' % (type(error).__name__, message, OP_ERROR_ADVICE.get(
              type(error), OTHER_OP_ERROR_ADVICE))
-
-
-def exit_now(status):
-  """Ends the process at once with `status`, once its output is flushed.
-
-  For a run stopped by a signal, whose checkpoint and summaries are already
-  on disk: the interpreter's normal exit then waits for TensorFlow's
-  teardown (tf.data's threads and buffers, tensorflow/tensorflow#21277),
-  which takes from under a second to several, while the user waits for the
-  prompt after Ctrl-C.
-  """
-  sys.stdout.flush()
-  sys.stderr.flush()
-  os._exit(status)  # pylint: disable=protected-access
 
 
 def _check_other_scripts_flags(argv, other_scripts_flags):

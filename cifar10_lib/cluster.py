@@ -9,8 +9,8 @@ own. Worker 0 is the chief: it initializes or restores the variables,
 saves checkpoints and writes summaries.
 
 The cluster comes from --ps_hosts, --worker_hosts, --job_name and
---task_index, or from the TF_CONFIG environment variable (read by
-options.cluster_from_flags). A `Cluster` is the task's role in the training
+--task_index, or from the TF_CONFIG environment variable that cluster
+managers set (tf_config.py; options.cluster_from_flags chooses). A `Cluster` is the task's role in the training
 loop (training.LocalRole is the single machine's): who initializes, how a
 task waits for the others, and retrying while one is unreachable.
 
@@ -20,12 +20,13 @@ ps task's queue, and a ps task exits once it has one token per worker.
 """
 
 import contextlib
-import json
+import re
 import socket
 import threading
 import time
 
 from cifar10_lib import devices
+from cifar10_lib import watchdog
 import tensorflow as tf
 
 import cifar10
@@ -66,26 +67,14 @@ def free_local_ports(count):
       s.close()
 
 
-def parse_tf_config(text):
-  """(ps hosts, worker hosts, job, task index) from TF_CONFIG's JSON.
-
-  The hosts are comma-separated as in --ps_hosts and --worker_hosts.
-  """
-  try:
-    config = json.loads(text)
-    cluster, task = config['cluster'], config['task']
-    return (','.join(cluster['ps']), ','.join(cluster['worker']),
-            task['type'], int(task['index']))
-  except (ValueError, KeyError, TypeError) as e:
-    raise UserError('TF_CONFIG is not {"cluster": {"ps": [...], "worker": '
-                    '[...]}, "task": {"type": ..., "index": ...}} (%s)' % e)
-
-
 class Cluster(object):
   """This task's place in the cluster, and what it must do there."""
 
   def __init__(self, ps_hosts, worker_hosts, job_name, task_index, sync=True,
-               worker_warning_secs=60):
+               worker_warning_secs=60, worker_names=None, timeout_secs=120):
+    """Args as the flags of the same names (timeout_secs:
+    --cluster_timeout_secs); worker_names: what the lines call each
+    worker (default 'worker N'; a cluster manager's 'chief')."""
     if job_name not in ('ps', 'worker'):
       raise UserError('unknown job %r: it must be ps or worker' % job_name)
     hosts = ps_hosts if job_name == 'ps' else worker_hosts
@@ -100,6 +89,9 @@ class Cluster(object):
     self.num_workers = len(worker_hosts)
     self.sync = sync
     self.worker_warning_secs = worker_warning_secs
+    self.timeout_secs = timeout_secs
+    self.worker_names = worker_names or [
+        'worker %d' % i for i in range(len(worker_hosts))]
     self.is_chief = job_name == 'worker' and task_index == 0
     self.worker_device = '/job:worker/task:%d' % task_index
     self._sync_optimizer = None
@@ -109,6 +101,7 @@ class Cluster(object):
     self._others_finished = None
     self._stopping = threading.Event()
     self._updater = None
+    self._watchdog = None
     self._step_counts = None
     self._not_ready = None
 
@@ -180,9 +173,9 @@ class Cluster(object):
     statistics) when synchronous; asynchronous workers each make global
     steps, and each runs them.
     """
-    if post_update is not None:
-      raise UserError('this recipe\'s lookahead does not run on a cluster '
-                      'yet: train it on one machine, with towers if need be')
+    if post_update is not None and not self.sync:
+      raise UserError('this recipe\'s lookahead needs synchronous updates, '
+                      'one per global step: drop --nosync_replicas')
     if not self.sync:
       return tf.group(
           cifar10.apply_gradients(optimizer, grads_and_vars, global_step,
@@ -195,6 +188,8 @@ class Cluster(object):
           variable_averages=cifar10.variable_averages(global_step,
                                                       moving_average_decay),
           variables_to_average=tf.compat.v1.trainable_variables())
+    if post_update is not None:
+      optimizer = _ThenPostUpdate(optimizer, post_update)
     self._sync_optimizer = tf.compat.v1.train.SyncReplicasOptimizer(
         optimizer, replicas_to_aggregate=self.num_workers,
         total_num_replicas=self.num_workers, **averages)
@@ -281,7 +276,12 @@ class Cluster(object):
       print('Waiting for the other workers to finish.', flush=True)
       sess.run(self._others_finished)
     self._stopping.set()
+    self._stop_watchdog()  # The ps tasks may end now: no longer a fault.
     sess.run(self._done_ops)
+
+  def _stop_watchdog(self):
+    if self._watchdog is not None:
+      self._watchdog.stop()
 
   def join(self):
     """Waits for the update thread, once the session is closed.
@@ -289,6 +289,7 @@ class Cluster(object):
     A thread still inside a session run when the process exits aborts it.
     """
     self._stopping.set()
+    self._stop_watchdog()
     if self._updater is not None:
       self._updater.join()
 
@@ -298,23 +299,63 @@ class Cluster(object):
     Returns:
       The global step training continues from.
     """
+    self._start_watchdog()
     if self.is_chief:
-      return retry_while_unavailable(restore)
-    retry_while_unavailable(lambda: self._wait_for_chief(sess))
+      return self._retry(restore)
+    self._retry(lambda: self._wait_for_chief(sess))
     return read_step()
 
-  @staticmethod
-  def run_step(sess, fetches, restart_input):
+  def run_step(self, sess, fetches, restart_input):
     """Runs one step, again while another task is briefly unreachable."""
-    return retry_while_unavailable(lambda: sess.run(fetches), restart_input)
+    return self._retry(lambda: sess.run(fetches), restart_input)
+
+  def _retry(self, run, recover=None):
+    """retry_while_unavailable for this cluster's tasks."""
+    return retry_while_unavailable(run, recover, self.timeout_secs,
+                                   self.task_named_in)
+
+  def task_named_in(self, message):
+    """'ps 0 (host:port)': the task an error message of TensorFlow's
+    names, by its device (/job:ps/replica:0/task:0) or its address;
+    'a task' where it names none."""
+    match = re.search(r'/job:(ps|worker)/replica:\d+/task:(\d+)', message)
+    tasks = [(job, i) for job in ('ps', 'worker')
+             for i in range(self.spec.num_tasks(job))]
+    if match and (match.group(1), int(match.group(2))) in tasks:
+      return self.task_name(match.group(1), int(match.group(2)))
+    for job, i in tasks:
+      if self.spec.task_address(job, i) in message:
+        return self.task_name(job, i)
+    return 'a task'
+
+  def task_name(self, job, index):
+    """'ps 0 (host:port)', 'chief (host:port)': a task in words."""
+    name = self.worker_names[index] if job == 'worker' else 'ps %d' % index
+    return '%s (%s)' % (name, self.spec.task_address(job, index))
+
+  def _start_watchdog(self):
+    """Watches the tasks this one cannot go on without: the ps tasks and,
+    for the other workers, the chief (which makes every synchronous
+    update)."""
+    needed = [('ps', i) for i in range(self.num_ps)]
+    if not self.is_chief:
+      needed.append(('worker', 0))
+    self._watchdog = watchdog.Watchdog(
+        {self.task_name(job, i): self.spec.task_address(job, i)
+         for job, i in needed}, self.timeout_secs, self._say_waiting)
+    self._watchdog.start()
+
+  def _say_waiting(self, task):
+    print('Waiting for the cluster\'s %s, which does not answer; trying for '
+          'up to %d s.' % (task, self.timeout_secs), flush=True)
 
   def _wait_for_chief(self, sess):
     """Blocks until the chief has initialized or restored every variable."""
     said = False
     while len(sess.run(self._not_ready)):
       if not said:
-        print('Waiting for the chief (worker 0) to initialize the model.',
-              flush=True)
+        print('Waiting for the chief (%s) to initialize the model.' %
+              self.worker_names[0], flush=True)
         said = True
       time.sleep(POLL_SECS)
 
@@ -338,9 +379,10 @@ class Cluster(object):
         counts = sess.run(self._step_counts)
         for i in range(self.num_workers):
           if counts[i] == last[i]:
-            print('WARNING: worker %d (%s) made no step in the last %d s; '
-                  'is it running?' % (i, self.spec.task_address('worker', i),
-                                      seconds), flush=True)
+            print('WARNING: %s (%s) made no step in the last %d s; is it '
+                  'running?' % (self.worker_names[i],
+                                self.spec.task_address('worker', i), seconds),
+                  flush=True)
         last = counts
 
     thread = threading.Thread(target=watch, daemon=True)
@@ -352,17 +394,47 @@ class Cluster(object):
       thread.join()
 
 
-def retry_while_unavailable(run, recover=None, seconds=120):
+class _ThenPostUpdate(object):
+  """An optimizer whose update is followed by a recipe's post-update.
+
+  SyncReplicasOptimizer applies the aggregated gradients once per global
+  step with its inner optimizer, on the chief, and lets the workers go on
+  only after that update: wrapped so, the post-update (airbench's
+  lookahead) runs once per global step, before any worker reads the
+  weights again, as it does on one machine. Everything else is the inner
+  optimizer's.
+  """
+
+  def __init__(self, optimizer, post_update):
+    self._optimizer = optimizer
+    self._post_update = post_update
+
+  def apply_gradients(self, grads_and_vars, global_step=None, name=None):
+    update = self._optimizer.apply_gradients(grads_and_vars, global_step,
+                                             name)
+    return tf.group(update, self._post_update(update))
+
+  def __getattr__(self, name):
+    return getattr(self._optimizer, name)
+
+
+def retry_while_unavailable(run, recover=None, seconds=120, name_of=None):
   """Calls `run`, again while another task of the cluster is unreachable.
 
   Tasks start in any order and may be restarted; a server that is not
   listening (yet, or again) makes ops fail with UnavailableError rather than
-  wait.
+  wait. (Saying that it waits is the watchdog's part.)
 
   Args:
     run: the function to call.
     recover: if given, called before each new try.
     seconds: how long to keep trying.
+    name_of: function (error message) -> the unreachable task, in words
+      ('ps 0 (host:port)'); by default 'another task'.
+
+  Raises:
+    UserError: the task stayed unreachable for `seconds`: one line that
+      names it.
   """
   deadline = time.time() + seconds
   failed = False
@@ -372,14 +444,10 @@ def retry_while_unavailable(run, recover=None, seconds=120):
         recover()
       return run()
     except tf.errors.UnavailableError as e:
-      reason = ' '.join(e.message.split())[:200]
       if time.time() > deadline:
-        raise UserError('the cluster stayed unreachable for %d s (%s): are '
-                        'all tasks of --ps_hosts and --worker_hosts running? '
-                        'Training resumes from the newest checkpoint' %
-                        (seconds, reason))
-      print('Waiting for the other tasks of the cluster (%s).' % reason,
-            flush=True)
+        task = name_of(e.message) if name_of else 'another task'
+        raise UserError(watchdog.unreachable_line(
+            task, seconds, ' '.join(e.message.split())[:200]))
       failed = True
       time.sleep(1)
 

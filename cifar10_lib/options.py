@@ -9,12 +9,12 @@ reads FLAGS: every library function takes arguments, so the library runs
 from Python (a notebook, a test, another program) without a command line.
 """
 
-import os
 
 from absl import flags
 
 import cifar10_models
 from cifar10_lib import paths
+from cifar10_lib import tf_config
 from cifar10_lib import cluster
 from cifar10_lib import devices
 from cifar10_lib import training
@@ -142,6 +142,9 @@ def _define_cluster():
                        'own.')
   flags.DEFINE_integer('worker_warning_secs', 60, 'The chief warns when a '
                        'worker made no step for this long.', lower_bound=1)
+  flags.DEFINE_integer('cluster_timeout_secs', 120, 'A task stops, with a '
+                       'line naming the task it cannot reach, once another '
+                       'task stayed unreachable this long.', lower_bound=1)
 
 
 _DEFINERS = {DATA: _define_data, DEVICES: _define_devices,
@@ -215,17 +218,33 @@ def loop_options_from_flags():
 
 
 def cluster_from_flags():
-  """The cluster.Cluster the flags or TF_CONFIG describe; None: one machine."""
+  """The cluster.Cluster the flags or TF_CONFIG describe; None: one machine.
+
+  Raises:
+    UserError: the flags or TF_CONFIG are incomplete, or TF_CONFIG makes
+      this task one that does not train (the evaluator).
+  """
+  kwargs = dict(sync=FLAGS.sync_replicas,
+                worker_warning_secs=FLAGS.worker_warning_secs,
+                timeout_secs=FLAGS.cluster_timeout_secs)
   if FLAGS.ps_hosts or FLAGS.worker_hosts or FLAGS.job_name:
     if not FLAGS.job_name:
       raise UserError('--job_name=ps or --job_name=worker is needed with '
                       '--ps_hosts and --worker_hosts')
-    place = (FLAGS.ps_hosts, FLAGS.worker_hosts, FLAGS.job_name,
-             FLAGS.task_index)
-  elif os.environ.get('TF_CONFIG'):
-    place = cluster.parse_tf_config(os.environ['TF_CONFIG'])
-  else:
+    return cluster.Cluster.from_host_lists(
+        FLAGS.ps_hosts, FLAGS.worker_hosts, FLAGS.job_name, FLAGS.task_index,
+        **kwargs)
+  place = tf_config.from_environment()
+  if place is None:
     return None
-  return cluster.Cluster.from_host_lists(
-      *place, sync=FLAGS.sync_replicas,
-      worker_warning_secs=FLAGS.worker_warning_secs)
+  if place.job_name == tf_config.EVALUATOR:
+    raise UserError('%s makes this task the evaluator, which does not train: '
+                    'run cifar10_eval.py --checkpoint_dir=TRAIN_DIR on it, '
+                    'TRAIN_DIR the chief\'s --train_dir' % tf_config.VARIABLE)
+  if not place.ps_hosts:
+    raise UserError('%s has no ps task: cifar10_multi_gpu_train.py keeps the '
+                    'variables on ps tasks; add one (a TFJob PS replica, a '
+                    'Vertex AI parameter-server pool)' % tf_config.VARIABLE)
+  return cluster.Cluster(place.ps_hosts, place.worker_hosts, place.job_name,
+                         place.task_index, worker_names=place.worker_names,
+                         **kwargs)

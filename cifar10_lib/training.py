@@ -275,7 +275,7 @@ def run_training(build_train_op, plan, examples_per_step, config, options,
       if role.is_chief:
         # Once the checkpoints are known to be this model's.
         cifar10_models.write_record(options.train_dir, plan.model,
-                                    plan.recipe)
+                                    plan.recipe, plan.max_steps)
       ops.start_input(sess, step)
       writer = (tf.compat.v1.summary.FileWriter(options.train_dir, graph)
                 if role.is_chief else None)

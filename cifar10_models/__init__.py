@@ -153,12 +153,27 @@ def read_record(directory):
                     (path, type(e).__name__, e))
 
 
-def write_record(directory, model, recipe):
-  """Records `model` and `recipe` in `directory`, atomically."""
+def write_record(directory, model, recipe, max_steps=None):
+  """Records `model` and `recipe` in `directory`, atomically, and the
+  run's last step if given (for an evaluator that stops there)."""
+  record = {'model': model.name, 'recipe': recipe._asdict()}
+  if max_steps is not None:
+    record['max_steps'] = max_steps
   handle, temporary = tempfile.mkstemp(prefix='.model-', dir=directory)
   with os.fdopen(handle, 'w') as f:
-    json.dump({'model': model.name, 'recipe': recipe._asdict()}, f, indent=1)
+    json.dump(record, f, indent=1)
   os.replace(temporary, os.path.join(directory, MODEL_FILE))
+
+
+def recorded_max_steps(directory):
+  """The last step of the run training into `directory`, as its trainer
+  recorded it when it started; None if it did not (older folders)."""
+  try:
+    with open(os.path.join(directory, MODEL_FILE)) as f:
+      value = json.load(f).get('max_steps')
+  except (OSError, ValueError, AttributeError):
+    return None
+  return value if isinstance(value, int) else None
 
 
 def _checkpoints_model(directory):

@@ -253,4 +253,161 @@ def test_bad_tf_config():
   env = dict(os.environ, TF_CONFIG='{"cluster": {"ps": ["a:1"]}}')
   result = subprocess.run([sys.executable, SCRIPT], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
-  _one_line_error(result, r'TF_CONFIG is not \{"cluster"')
+  _one_line_error(result, r'TF_CONFIG has task None, whose "type" is not one '
+                  r'of chief, master, worker, ps, evaluator: expected '
+                  r'\{"cluster": ')
+
+
+def _managed(cluster, task_type, index=0):
+  """The environment a cluster manager gives task (task_type, index)."""
+  return dict(os.environ, TF_CONFIG=json.dumps(
+      {'cluster': cluster, 'task': {'type': task_type, 'index': index}}))
+
+
+@pytest.mark.parametrize('chief_job', ['chief', None])
+def test_a_managers_cluster_trains_and_its_evaluator_follows(
+    data_dir, tmp_path, cluster_factory, chief_job):
+  """TF_CONFIG as Kubeflow's TFJob and Vertex AI write it (a chief, a
+  worker, a ps and an evaluator outside the cluster lists), and in the
+  plain worker/ps shape; no cluster flag on any command line."""
+  train_dir = str(tmp_path / 'train')
+  cluster = cluster_factory(data_dir, train_dir, '--max_steps=10')
+  ps, first, second = ['127.0.0.1:%d' % p for p in free_local_ports(3)]
+  if chief_job:
+    spec = {chief_job: [first], 'worker': [second], 'ps': [ps]}
+    trainers = [(chief_job, 0), ('worker', 0)]
+  else:
+    spec = {'worker': [first, second], 'ps': [ps]}
+    trainers = [('worker', 0), ('worker', 1)]
+  evaluator = subprocess.Popen(
+      [sys.executable, os.path.join(ROOT, 'cifar10_eval.py'),
+       '--data_dir=' + data_dir, '--checkpoint_dir=' + train_dir,
+       '--eval_dir=' + train_dir + '_eval', '--nodownload', '--batch_size=16',
+       '--num_examples=50', '--eval_interval_secs=1'],
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+      env=_managed(spec, 'evaluator'))
+  cluster.processes.append(evaluator)
+  tasks = [cluster.start(job, index, env=_managed(spec, job, index),
+                         cluster_flags=False)
+           for job, index in trainers + [('ps', 0)]]
+  outs = [cluster.finish(task) for task in tasks]
+  assert _steps(outs[0])[-1] == 10 and 'ps task 0: 2 of 2 workers done.' in (
+      outs[-1])
+  assert tf.train.latest_checkpoint(train_dir).endswith('model.ckpt-10')
+  out = cluster.finish(evaluator)
+  assert out.startswith(
+      'TF_CONFIG makes this task the evaluator: evaluating each new '
+      'checkpoint in --checkpoint_dir, until the run\'s last one.\n'
+      'No checkpoint in %s yet; waiting for one.\n' % train_dir), out
+  assert re.search(r'\[model.ckpt-10, step 10; ', out), out
+  assert out.rstrip().endswith(
+      "Evaluated the run's last checkpoint (step 10); done."), out
+
+
+def test_a_manager_starting_the_trainer_as_evaluator_is_one_line(tmp_path):
+  result = subprocess.run(
+      [sys.executable, SCRIPT, '--train_dir=%s' % (tmp_path / 'train')],
+      cwd=ROOT, capture_output=True, text=True, timeout=60,
+      env=_managed({'chief': ['a:1'], 'ps': ['b:1']}, 'evaluator'))
+  _one_line_error(result, r'TF_CONFIG makes this task the evaluator, which '
+                  r'does not train: run cifar10_eval.py '
+                  r'--checkpoint_dir=TRAIN_DIR on it')
+  assert not os.path.exists(str(tmp_path / 'train'))
+
+
+def _wait_for_step(process, seconds=180):
+  """Returns once `process` printed a training line (fails after
+  `seconds`)."""
+  assert _first_line_with(process, ': step ', seconds), process.poll()
+
+
+def test_a_managers_chief_killed_and_restarted_resumes(data_dir, tmp_path,
+                                                       cluster_factory):
+  train_dir = str(tmp_path / 'train')
+  cluster = cluster_factory(data_dir, train_dir, '--max_steps=40',
+                            '--save_checkpoint_steps=5')
+  ps, chief, worker = ['127.0.0.1:%d' % p for p in free_local_ports(3)]
+  spec = {'chief': [chief], 'worker': [worker], 'ps': [ps]}
+
+  def start(job, index=0):
+    return cluster.start(job, index, env=_managed(spec, job, index),
+                         cluster_flags=False)
+  tasks = [start('ps'), start('worker')]
+  first_chief = start('chief')
+  _wait_for_step(first_chief)
+  while not tf.train.latest_checkpoint(train_dir):
+    time.sleep(0.5)
+  first_chief.send_signal(signal.SIGKILL)
+  first_chief.communicate()
+  second_chief = start('chief')
+  out = cluster.finish(second_chief)
+  for task in tasks:
+    cluster.finish(task)
+  assert re.search(r'Resuming from \S+model.ckpt-(\d+) at step \1\.', out)
+  assert tf.train.latest_checkpoint(train_dir).endswith('model.ckpt-40')
+
+
+def test_a_killed_ps_stops_every_worker_with_one_line(data_dir, tmp_path,
+                                                      cluster_factory):
+  cluster = cluster_factory(data_dir, str(tmp_path / 'train'),
+                            '--max_steps=100000', '--cluster_timeout_secs=5')
+  ps = cluster.start('ps', 0)
+  workers = [cluster.start('worker', i) for i in range(2)]
+  _wait_for_step(workers[0])
+  ps.send_signal(signal.SIGKILL)
+  ps.communicate()
+  address = cluster.hosts[0].split('=')[1]
+  for process in workers:
+    out, err = process.communicate(timeout=120)
+    result = subprocess.CompletedProcess(process.args, process.returncode,
+                                         out, err)
+    _one_line_error(result, r"^ERROR: the cluster's ps 0 \(%s\) stayed "
+                    r'unreachable for 5 s \(.*\): restart it, or the whole '
+                    r'job; training resumes from the newest checkpoint$' %
+                    re.escape(address))
+    assert result.returncode == 2
+    assert out.count("Waiting for the cluster's ps 0 (%s), which does not "
+                     'answer' % address) == 1, out
+
+
+def test_airbench94_trains_on_a_synchronous_cluster(data_dir, tmp_path,
+                                                    cluster_factory):
+  """Its lookahead runs within the chief's update of each global step; at
+  the run's last step every weight takes its running average."""
+  train_dir = str(tmp_path / 'train')
+  # The recipe counts CIFAR-10's 50,000 examples: 0.01 epochs are 15
+  # global steps of 2 x 16.
+  cluster = cluster_factory(data_dir, train_dir, '--model=airbench94',
+                            '--batch_size=16', '--epochs=0.01')
+  ps = cluster.start('ps', 0)
+  w0, w1 = cluster.start('worker', 0), cluster.start('worker', 1)
+  out0 = cluster.finish(w0)
+  cluster.finish(w1)
+  cluster.finish(ps)
+  last = re.search(r'Training airbench94 for (\d+) steps', out0).group(1)
+  checkpoint = tf.train.latest_checkpoint(train_dir)
+  assert checkpoint.endswith('model.ckpt-' + last)
+  reader = tf.train.load_checkpoint(checkpoint)
+  weights = [name for name in reader.get_variable_to_shape_map()
+             if name.endswith('/weights') and not name.startswith('whiten')]
+  assert len(weights) == 7
+  for name in weights:
+    np.testing.assert_array_equal(reader.get_tensor(name),
+                                  reader.get_tensor(name + '/Lookahead'))
+  result = _eval(data_dir, train_dir)
+  _assert_ok(result)
+  assert PRECISION_LINE.search(result.stdout)
+
+
+def test_airbench94_is_refused_asynchronous_updates(data_dir, tmp_path,
+                                                    cluster_factory):
+  cluster = cluster_factory(data_dir, str(tmp_path / 'train'),
+                            '--model=airbench94', '--batch_size=16',
+                            '--nosync_replicas')
+  cluster.start('ps', 0)
+  worker = cluster.start('worker', 0)
+  out, err = worker.communicate(timeout=120)
+  _one_line_error(subprocess.CompletedProcess(worker.args, worker.returncode,
+                                              out, err),
+                  r"this recipe's lookahead needs synchronous updates, one "
+                  r'per global step: drop --nosync_replicas')

@@ -6,6 +6,7 @@ docs/RELIABILITY.md lists the faults and the tests here.
 """
 
 import contextlib
+import errno
 import fcntl
 import glob
 import os
@@ -60,12 +61,14 @@ def _restore_each(prefixes, model=cifar10_models.TUTORIAL):
   return steps
 
 
+@pytest.mark.parametrize('model', [cifar10_models.TUTORIAL, 'airbench94'])
 def test_kill_9_at_random_moments_loses_at_most_one_save_interval(
-    data_dir, tmp_path):
+    data_dir, tmp_path, model):
   train_dir = str(tmp_path / 'train')
   every = 3
   flags = ('--max_steps=80', '--log_frequency=1', '--save_checkpoint_secs=0',
-           '--save_checkpoint_steps=%d' % every, '--keep_checkpoint_max=3')
+           '--save_checkpoint_steps=%d' % every, '--keep_checkpoint_max=3',
+           '--model=' + model)
   rng = random.Random(1234)
   last_seen = 0
   for _ in range(5):
@@ -95,14 +98,15 @@ def test_kill_9_at_random_moments_loses_at_most_one_save_interval(
     last_seen = max(steps + [resumed or 0])
     # Every checkpoint left on disk is whole and restores.
     found = checkpoints.candidates(train_dir)
-    assert _restore_each(found) == [int(p.rsplit('-', 1)[1]) for p in found]
+    assert _restore_each(found, model) == [int(p.rsplit('-', 1)[1])
+                                           for p in found]
 
   result = _train(data_dir, train_dir, *flags)
   _assert_ok(result)
   assert tf.train.latest_checkpoint(train_dir).endswith('model.ckpt-80')
   assert not glob.glob(os.path.join(train_dir, '.partial-*'))
   found = checkpoints.candidates(train_dir)
-  assert _restore_each(found)[0] == 80
+  assert _restore_each(found, model)[0] == 80
   result = _eval(data_dir, train_dir)
   _assert_ok(result)
   assert PRECISION_LINE.search(result.stdout)
@@ -401,6 +405,20 @@ def test_a_cluster_task_or_help_leaves_the_folder_to_later(tmp_path, argv,
         ['script'] + [a.replace('%s', str(tmp_path)) for a in argv], environ)
   finally:
     os.close(fd)
+
+
+def test_a_file_system_without_locks_is_one_line(tmp_path, monkeypatch):
+  """Some network file systems (object-store mounts) answer flock with
+  ENOLCK or EOPNOTSUPP: training says so before it writes anything."""
+  def no_locks(unused_fd, unused_operation):
+    raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
+  monkeypatch.setattr(fcntl, 'flock', no_locks)
+  with pytest.raises(claims.UserError, match=(
+      r'^train_dir %s is on a file system that cannot lock it \(No locks '
+      r'available\): training needs one with locks and atomic renames' %
+      re.escape(str(tmp_path)))):
+    claims.claim(str(tmp_path))
+  assert os.listdir(str(tmp_path)) == []
 
 
 def test_a_claim_is_kept_once_per_process_and_writes_nothing(tmp_path):
