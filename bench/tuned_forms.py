@@ -16,7 +16,8 @@ Usage:
   filter gradient as nine matrix products) against tf.nn.conv2d, at
   airbench94's block2/conv2 (1024 x 7 x 7 x 256, 256 filters) and
   block3/conv2 (3 x 3 maps): milliseconds per batch.
---bf16 runs them all as --bf16 trains (oneDNN's bfloat16 rewrite). Each pair is timed in turns, --rounds times; it prints the medians and the
+--bf16 runs them all as --bf16 trains (oneDNN's bfloat16 rewrite). Each
+pair is timed in turns, --rounds times; it prints the medians and the
 ratio (the replaced form's time over the kept form's). Both take the
 machine's cores as TensorFlow gives them (CPU time counts all threads).
 """

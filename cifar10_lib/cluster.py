@@ -10,9 +10,11 @@ saves checkpoints and writes summaries.
 
 The cluster comes from --ps_hosts, --worker_hosts, --job_name and
 --task_index, or from the TF_CONFIG environment variable that cluster
-managers set (tf_config.py; options.cluster_from_flags chooses). A `Cluster` is the task's role in the training
-loop (training.LocalRole is the single machine's): who initializes, how a
-task waits for the others, and retrying while one is unreachable.
+managers set (tf_config.py; options.cluster_from_flags chooses). A
+`Cluster` is the task's role in the training loop (training.LocalRole is
+the single machine's): who initializes, how a task waits for the others,
+retrying while one is unreachable, and (watchdog.py) ending the task when
+one it needs stays gone.
 
 A plain TF1 ps task serves forever. Here every ps task holds a "done"
 queue; each worker, when it reaches --max_steps, puts a token into every

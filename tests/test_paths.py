@@ -43,10 +43,12 @@ SCRIPTS = {
 WAYS = ['missing', 'missing_parent', 'parent_is_file', 'a_file',
         'a_folder', 'read_only', 'full', 'spaces_and_non_ascii', 'a_url']
 EXPECTED = {
-    paths.READ_FOLDER: dict(a_url='url', missing='missing', missing_parent='missing',
+    paths.READ_FOLDER: dict(a_url='url', missing='missing',
+                            missing_parent='missing',
                             parent_is_file='missing',
                             a_file='file_not_folder'),
-    paths.DATA_FOLDER: dict(a_url='url', missing='missing', missing_parent='missing',
+    paths.DATA_FOLDER: dict(a_url='url', missing='missing',
+                            missing_parent='missing',
                             parent_is_file='missing',
                             a_file='file_not_folder'),
     paths.WRITE_FOLDER: dict(a_url='url', parent_is_file='parent_is_file',
