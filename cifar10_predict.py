@@ -45,6 +45,7 @@ import cifar10_models
 from cifar10_lib import checkpoints
 from cifar10_lib import devices
 from cifar10_lib import options
+from cifar10_lib import paths as path_checks
 from cifar10_lib import records
 from cifar10_lib import tf_config
 from cifar10_lib.cli import UserError
@@ -193,8 +194,7 @@ def export(sess, encoded, outputs, export_dir):
   """Writes the SavedModel into the new folder `export_dir`, all or nothing."""
   export_dir = os.path.abspath(export_dir)
   if os.path.exists(export_dir):
-    raise UserError('export_dir %s already exists: remove it or choose a new '
-                    'folder' % export_dir)
+    raise path_checks.problem('exists', 'export_dir', export_dir)
   parent = os.path.dirname(export_dir)
   os.makedirs(parent, exist_ok=True)
   staging = tempfile.mkdtemp(prefix='.export-', dir=parent)
