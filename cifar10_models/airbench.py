@@ -23,11 +23,12 @@ BN_EPSILON = 1e-12
 LOGIT_SCALE = 1.0 / 9.0
 
 
-def _block(x, width, scope, net):
+def _block(x, width, scope, net, input_gradient_epochs=None):
   """conv 3x3 -> max-pool 2 -> batch norm -> GELU -> conv 3x3 -> batch
-  norm -> GELU."""
+  norm -> GELU (Net.conv for `input_gradient_epochs`)."""
   x = net.conv(x, width, 3, scope + '/conv1', activation=None, bias=False,
-               initializer=layers.dirac)
+               initializer=layers.dirac,
+               input_gradient_epochs=input_gradient_epochs)
   x = _norm(net.max_pool(x, 2, 2), scope + '/norm1', net)
   x = net.conv(x, width, 3, scope + '/conv2', activation=None, bias=False,
                initializer=layers.dirac)
@@ -45,7 +46,11 @@ def airbench94(images, net):
   x = net.whitening_conv(images, 'whiten', bias_epochs=WHITEN_BIAS_EPOCHS)
   x = layers.ACTIVATIONS['gelu'](x)
   for i, width in enumerate(WIDTHS):
-    x = _block(x, width, 'block%d' % (i + 1), net)
+    # Below the first block, only the whitening biases train, and only
+    # for their epochs: after them the first convolution's input gradient
+    # is skipped, as PyTorch skips it in airbench.
+    x = _block(x, width, 'block%d' % (i + 1), net,
+               None if i else WHITEN_BIAS_EPOCHS)
   x = net.max_pool(x, 3, 3)
   logits = net.dense(x, cifar10_input.NUM_CLASSES, 'logits', activation=None,
                      bias=False, initializer=layers.torch_uniform)

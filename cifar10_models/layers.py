@@ -44,6 +44,10 @@ OFFSETS = 'batch_norm_offsets'
 STATISTICS = 'batch_norm_statistics'
 EPOCH_LIMIT = 'trained_for_epochs/%d'
 DATA_INITIALIZED = 'data_initialized_variables'
+# The epoch a training step is in (an int64 scalar), put here by an
+# optimizer that knows it (recipe.AirbenchSGD) before it builds the
+# gradients; in_first_epochs reads it.
+TRAINING_EPOCH = 'training_epoch'
 DATA_IMAGES = 'data_initializer_images/%d'
 DATA_INITIALIZERS = 'data_initializers/%d'
 
@@ -90,6 +94,16 @@ def epoch_limits(graph):
   return {variable.ref(): epochs for epochs, variables in
           _numbered_collections(graph, EPOCH_LIMIT).items()
           for variable in variables}
+
+
+def in_first_epochs(epochs):
+  """A tuned_ops.conv2d input_gradient_while: a function that returns
+  whether the step is in the first `epochs` epochs (None, for always, if no
+  optimizer put the epoch in TRAINING_EPOCH)."""
+  def predicate():
+    epoch = tf.compat.v1.get_collection(TRAINING_EPOCH)
+    return epoch[-1] < epochs if epoch else None
+  return predicate
 
 
 def data_initializers(graph):
@@ -169,19 +183,23 @@ class Net(object):
         initializer=tf.compat.v1.zeros_initializer())
 
   def conv(self, x, depth, size, scope, stride=1, padding='SAME',
-           activation='relu', batch_norm=False, bias=True, initializer=None):
+           activation='relu', batch_norm=False, bias=True, initializer=None,
+           input_gradient_epochs=None):
     """A size x size convolution, [biases,] [batch norm,] activation.
 
     Biases before batch norm are redundant (its offset does their job),
     but Keras' Conv2D has them by default and its reference networks count
     them, so each network says whether its convolutions have them. The
     weights' initializer is He's before a ReLU, else Glorot's, unless
-    given.
+    given. `input_gradient_epochs`: for a layer whose input leads only to
+    variables that train for their first N epochs (EPOCH_LIMIT), N: the
+    input's gradient is skipped after them.
     """
+    gate = input_gradient_epochs and in_first_epochs(input_gradient_epochs)
     with tf.compat.v1.variable_scope(scope) as var_scope:
       kernel = self._weights([size, size, x.shape[-1], depth], activation,
                              initializer)
-      y = tuned_ops.conv2d(x, kernel, stride, padding)
+      y = tuned_ops.conv2d(x, kernel, stride, padding, gate)
       if bias:
         y = tf.nn.bias_add(y, self._biases(depth))
       if batch_norm:

@@ -240,7 +240,8 @@ class AirbenchSGD(tf.compat.v1.train.MomentumOptimizer):
   per step: their decay-carrying gradient is scaled instead, the same
   update through momentum. Variables of layers.epoch_limits are updated
   (momentum, decay and all) only in their first epochs, as airbench
-  stops their gradients.
+  stops their gradients; the epoch goes to layers.TRAINING_EPOCH, so that
+  the layers above them skip the gradients they no longer need.
   """
 
   def __init__(self, learning_rate, recipe, global_step, examples_per_step):
@@ -254,6 +255,7 @@ class AirbenchSGD(tf.compat.v1.train.MomentumOptimizer):
     self._epoch = tf.math.floordiv(
         tf.cast(global_step, tf.int64) * examples_per_step, examples)
     self._limits = layers.epoch_limits(tf.compat.v1.get_default_graph())
+    tf.compat.v1.add_to_collection(layers.TRAINING_EPOCH, self._epoch)
 
   def compute_gradients(self, loss, *args, **kwargs):
     """The gradients with the weight decay in, the offsets' scaled."""

@@ -17,7 +17,8 @@ bench/tuned_forms.py times each against the op it replaces.
   gradient as nine matrix products, one per kernel offset, of the shifted
   input and the output's gradient. oneDNN's Conv2DBackpropFilter runs at
   a third of its forward convolution's rate there in bfloat16 on AMX;
-  the products run at the matrix units' rate.
+  the products run at the matrix units' rate. It can also skip its input
+  gradient on the steps where nothing below it trains.
 """
 
 import math
@@ -55,26 +56,48 @@ def _gelu(x):
   return x * cdf, grad
 
 
-def conv2d(x, kernel, stride=1, padding='SAME'):
+def conv2d(x, kernel, stride=1, padding='SAME', input_gradient_while=None):
   """tf.nn.conv2d(x, kernel, stride, padding) for NHWC `x`; see the module
-  docstring for the form its filter gradient takes."""
+  docstring for the form its filter gradient takes.
+
+  `input_gradient_while`: None, or a function called when the gradient is
+  built, which returns None or a boolean tensor: the input's gradient is
+  computed on the steps where it is true and is zeros on the others (a
+  layer whose input leads only to variables that no longer train, as
+  PyTorch skips a gradient nothing requires).
+  """
+  kernel = tf.convert_to_tensor(kernel)
   height, width, depth, _ = [int(d) for d in kernel.shape]
-  if (stride == 1 and padding == 'SAME' and height == width == 3 and
-      depth >= MATMUL_FILTER_GRADIENT_MIN_DEPTH):
-    return _conv3x3_matmul_filter_gradient(x, tf.convert_to_tensor(kernel))
-  return tf.nn.conv2d(x, kernel, stride, padding)
+  by_offsets = (stride == 1 and padding == 'SAME' and height == width == 3
+                and depth >= MATMUL_FILTER_GRADIENT_MIN_DEPTH)
+  if not by_offsets and input_gradient_while is None:
+    return tf.nn.conv2d(x, kernel, stride, padding)
+  return _conv2d_with_own_gradient(x, kernel, stride, padding, by_offsets,
+                                   input_gradient_while)
 
 
-@tf.custom_gradient
-def _conv3x3_matmul_filter_gradient(x, kernel):
-  """A 3x3 stride-1 'SAME' convolution; its filter gradient in matmuls."""
-  y = tf.nn.conv2d(x, kernel, 1, 'SAME')
+def _conv2d_with_own_gradient(x, kernel, stride, padding, by_offsets,
+                              input_gradient_while):
+  """conv2d's convolution with its gradient built here (see conv2d)."""
+  strides = [1, stride, stride, 1]
 
-  def grad(upstream):
-    grad_x = tf.compat.v1.nn.conv2d_backprop_input(
-        tf.shape(x), kernel, upstream, [1, 1, 1, 1], 'SAME')
-    return grad_x, filter_gradient_by_offsets(x, upstream)
-  return y, grad
+  @tf.custom_gradient
+  def convolution(x, kernel):
+    def grad(upstream):
+      def input_gradient():
+        return tf.compat.v1.nn.conv2d_backprop_input(
+            tf.shape(x), kernel, upstream, strides, padding)
+      needed = input_gradient_while() if input_gradient_while else None
+      if needed is None:
+        grad_x = input_gradient()
+      else:
+        grad_x = tf.cond(needed, input_gradient, lambda: tf.zeros_like(x))
+      if by_offsets:
+        return grad_x, filter_gradient_by_offsets(x, upstream)
+      return grad_x, tf.compat.v1.nn.conv2d_backprop_filter(
+          x, tf.shape(kernel), upstream, strides, padding)
+    return tf.nn.conv2d(x, kernel, stride, padding), grad
+  return convolution(x, kernel)
 
 
 def filter_gradient_by_offsets(x, upstream):

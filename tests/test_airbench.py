@@ -220,6 +220,60 @@ def test_the_whitening_biases_train_for_their_three_epochs_only():
   np.testing.assert_array_equal(moved[144], 0.0)
 
 
+def _whitening_and_first_conv_gradients(step, gated):
+  """The gradients of a whitening layer under a convolution at `step`
+  (airbench's SGD at 1,024 examples a step), the convolution's input
+  gradient skipped after the biases' epochs if `gated`; and the op types
+  the gradients ran."""
+  with tf.Graph().as_default():
+    tf.compat.v1.set_random_seed(0)
+    global_step = tf.compat.v1.train.get_or_create_global_step()
+    net = layers.Net(True)
+    x = net.whitening_conv(tf.random.normal([2, 9, 9, 3]), 'whiten',
+                           bias_epochs=3)
+    y = net.conv(layers.ACTIVATIONS['gelu'](x), 4, 3, 'conv',
+                 activation=None, bias=False,
+                 input_gradient_epochs=3 if gated else None)
+    optimizer = recipes.AirbenchSGD(1.0, recipes.AIRBENCH94, global_step,
+                                    1024)
+    grads = [g for g, _ in optimizer.compute_gradients(tf.reduce_sum(y * y))]
+    kernel = [v for v in tf.compat.v1.global_variables()
+              if v.op.name == 'whiten/weights'][0]
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      # As if set from the data (it starts at zeros).
+      sess.run(kernel.assign(tf.random.normal(kernel.shape)))
+      sess.run(global_step.assign(step))
+      metadata = tf.compat.v1.RunMetadata()
+      values = sess.run(grads, options=tf.compat.v1.RunOptions(
+          trace_level=tf.compat.v1.RunOptions.FULL_TRACE),
+                        run_metadata=metadata)
+  ran = {node.node_name for device in metadata.step_stats.dev_stats
+         for node in device.node_stats}
+  return values, ran
+
+
+def test_the_first_convolution_skips_its_input_gradient_after_3_epochs():
+  """At step 143 (the last of the biases' epochs) the gated gradients are
+  the plain ones; at 144 the kernel's still are, the biases' lose the
+  loss's share (what is left is airbench's weight decay, 0 on zero
+  biases), and the input gradient's convolution does not run."""
+  for step in (143, 144):
+    gated, ran = _whitening_and_first_conv_gradients(step, True)
+    plain, ran_plain = _whitening_and_first_conv_gradients(step, False)
+    input_gradient_ran = any('Conv2DBackpropInput' in n for n in ran)
+    assert any('Conv2DBackpropInput' in n for n in ran_plain)
+    # [whitening biases, conv kernel]: the frozen whitening kernel has none.
+    np.testing.assert_allclose(gated[1], plain[1], rtol=1e-6)
+    assert np.abs(plain[0]).max() > 0
+    if step == 143:
+      assert input_gradient_ran
+      np.testing.assert_allclose(gated[0], plain[0], rtol=1e-6)
+    else:
+      assert not input_gradient_ran
+      np.testing.assert_array_equal(gated[0], 0.0)
+
+
 def test_the_six_test_time_views_are_exact_shifts_and_mirrors():
   images = np.random.RandomState(4).normal(size=(2, 32, 32, 3))
   with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
