@@ -2,7 +2,7 @@
 
 Usage:
   python bench/profile_step.py [--data_dir=/tmp/cifar10_data] [--steps=20]
-      [--model=tutorial] [--batch_size=N] [--bf16]
+      [--model=tutorial] [--batch_size=N] [--bf16] [--start_step=0]
 
 Builds the single-device training graph of cifar10_train.py for --model
 (its recipe and view; real input pipeline; without --data_dir on synthetic
@@ -10,7 +10,9 @@ records it writes), runs a few warm-up steps, then traces --steps plain
 steps and 3 steps that write summaries, and prints the mean time of each
 part of the graph: the layers (forward and gradient ops together), the
 loss, the optimizer, the moving averages, the summaries, and the wait for
-the input batch; then the same time by kind of op (convolutions, their
+the input batch, from global step --start_step (a step in a recipe's later
+epochs: airbench94 skips a gradient after its third); then the same time
+by kind of op (convolutions, their
 gradients, batch norm, activations, ...), which says what limits a step.
 Ops run one at a time (inter-op parallelism 1, each op still using every
 core), so the parts add up to the step. It also times the input pipeline
@@ -151,12 +153,14 @@ def _print_trace(title, parts, kinds, wall_ms):
   _print_table(title, kinds, wall_ms, 'kind of op')
 
 
-def _start_fresh(sess, data_dir):
+def _start_fresh(sess, data_dir, global_step, start_step):
   """Initializes the variables as a fresh run does, the ones set from the
-  training data (airbench's whitening) included."""
+  training data (airbench's whitening) included, then puts the global step
+  at `start_step`."""
   sess.run(tf.compat.v1.global_variables_initializer())
   for count, images, assign in layers.data_initializers(sess.graph):
     sess.run(assign, {images: records.training_images(data_dir, count)})
+  sess.run(global_step.assign(start_step))
 
 
 def _untraced_step_secs(sess, fetches, steps):
@@ -196,11 +200,14 @@ def main():
                       help="the recipe's unless given")
   parser.add_argument('--bf16', action='store_true',
                       help='bfloat16 mixed precision, as --bf16 trains')
+  parser.add_argument('--start_step', type=int, default=0,
+                      help='the global step the profiled steps start from')
   args = parser.parse_args()
   print(devices.describe(), flush=True)
   plan = _plan(args.model, args.batch_size, args.steps)
-  print('%s, batch %d%s' % (args.model, plan.batch_size,
-                            ', --bf16' if args.bf16 else ''), flush=True)
+  print('%s, batch %d%s, from step %d' % (
+      args.model, plan.batch_size, ', --bf16' if args.bf16 else '',
+      args.start_step), flush=True)
   with tempfile.TemporaryDirectory() as scratch:
     data_dir = args.data_dir or make_data_dir(scratch, train_per_file=2000)
     with tf.Graph().as_default():
@@ -214,8 +221,8 @@ def main():
       if args.bf16:
         devices.use_bf16(config)
       with tf.compat.v1.Session(config=config) as sess:
-        _start_fresh(sess, data_dir)
-        start_input(sess, 0)
+        _start_fresh(sess, data_dir, global_step, args.start_step)
+        start_input(sess, args.start_step)
         # Warm-up: a new set of fetches runs slower the first time.
         for _ in range(3):
           sess.run([train_op, total_loss])
@@ -228,8 +235,8 @@ def main():
       if args.bf16:
         devices.use_bf16(untraced_config)
       with tf.compat.v1.Session(config=untraced_config) as sess:
-        _start_fresh(sess, data_dir)
-        start_input(sess, 0)
+        _start_fresh(sess, data_dir, global_step, args.start_step)
+        start_input(sess, args.start_step)
         sess.run([train_op, total_loss])
         step_secs = _untraced_step_secs(sess, [train_op, total_loss],
                                         args.steps)
