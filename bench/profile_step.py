@@ -12,8 +12,8 @@ part of the graph: the layers (forward and gradient ops together), the
 loss, the optimizer, the moving averages, the summaries, and the wait for
 the input batch, from global step --start_step (a step in a recipe's later
 epochs: airbench94 skips a gradient after its third); then the same time
-by kind of op (convolutions, their
-gradients, batch norm, activations, ...), which says what limits a step.
+by kind of op (convolutions, their gradients, batch norm, activations,
+...), which says what limits a step.
 Ops run one at a time (inter-op parallelism 1, each op still using every
 core), so the parts add up to the step. It also times the input pipeline
 alone, which otherwise runs in tf.data's threads beside the step, in CPU

@@ -195,7 +195,8 @@ class Net(object):
     variables that train for their first N epochs (EPOCH_LIMIT), N: the
     input's gradient is skipped after them.
     """
-    gate = input_gradient_epochs and in_first_epochs(input_gradient_epochs)
+    gate = (None if input_gradient_epochs is None else
+            in_first_epochs(input_gradient_epochs))
     with tf.compat.v1.variable_scope(scope) as var_scope:
       kernel = self._weights([size, size, x.shape[-1], depth], activation,
                              initializer)
