@@ -223,8 +223,8 @@ def test_the_whitening_biases_train_for_their_three_epochs_only():
 def _whitening_and_first_conv_gradients(step, gated):
   """The gradients of a whitening layer under a convolution at `step`
   (airbench's SGD at 1,024 examples a step), the convolution's input
-  gradient skipped after the biases' epochs if `gated`; and the op types
-  the gradients ran."""
+  gradient skipped after the biases' epochs if `gated`; and the names of
+  the nodes that ran."""
   with tf.Graph().as_default():
     tf.compat.v1.set_random_seed(0)
     global_step = tf.compat.v1.train.get_or_create_global_step()
