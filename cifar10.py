@@ -17,8 +17,10 @@ Summary of the functions:
 The graph is built with tf.compat.v1 (graph mode) on TensorFlow 2.x. All
 variables come from `tf.compat.v1.get_variable` under a variable scope per
 layer, so that several towers (cifar10_multi_gpu_train.py) can share them.
-Summaries are cifar10_lib.summaries'; the download is cifar10_lib.download's
-(`maybe_download_and_extract`, also importable from here as in the tutorial).
+`train` builds the step every trainer builds (cifar10_lib/step.py), on one
+device. Summaries are cifar10_lib.summaries'; the download is
+cifar10_lib.download's (`maybe_download_and_extract`, also importable from
+here as in the tutorial).
 """
 
 import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
@@ -26,6 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 import cifar10_input
+from cifar10_lib import step
 from cifar10_lib import summaries
 # The tutorial's cifar10.maybe_download_and_extract, here with arguments.
 from cifar10_lib.download import maybe_download_and_extract  # noqa: F401
@@ -41,15 +44,11 @@ MOVING_AVERAGE_DECAY = 0.9999     # The decay to use for the moving average.
 NUM_EPOCHS_PER_DECAY = 350.0      # Epochs after which learning rate decays.
 LEARNING_RATE_DECAY_FACTOR = 0.1  # Learning rate decay factor.
 INITIAL_LEARNING_RATE = 0.1       # Initial learning rate.
-LOSS_AVERAGE_DECAY = 0.9          # The decay of the loss summaries' averages.
 WEIGHT_DECAY = 0.004              # L2 weight decay of local3 and local4.
 
 # Multi-tower training names each tower's ops with this prefix; summaries
 # drop it so that all towers report under the same tags.
 TOWER_NAME = summaries.TOWER_NAME
-
-# The collection that holds the loss terms the total loss sums up.
-LOSSES_COLLECTION = 'losses'
 
 # Local response normalization, as in the tutorial.
 LRN_DEPTH_RADIUS = 4
@@ -77,7 +76,7 @@ def _variable(name, shape, stddev, dtype, wd=None):
   if wd is not None:
     weight_decay = tf.multiply(tf.nn.l2_loss(tf.cast(var, tf.float32)), wd,
                                name='weight_loss')
-    tf.compat.v1.add_to_collection(LOSSES_COLLECTION, weight_decay)
+    tf.compat.v1.add_to_collection(step.LOSSES_COLLECTION, weight_decay)
   return var
 
 
@@ -255,15 +254,8 @@ def loss(logits, labels, label_smoothing=0.0, reduction='mean'):
         name='cross_entropy_per_example')
   reduce = tf.reduce_sum if reduction == 'sum' else tf.reduce_mean
   cross_entropy_mean = reduce(cross_entropy, name='cross_entropy')
-  tf.compat.v1.add_to_collection(LOSSES_COLLECTION, cross_entropy_mean)
-  return tf.add_n(loss_terms(), name='total_loss')
-
-
-def loss_terms():
-  """The LOSSES_COLLECTION terms created in the current name scope."""
-  scope = tf.compat.v1.get_default_graph().get_name_scope()
-  return tf.compat.v1.get_collection(LOSSES_COLLECTION,
-                                     scope + '/' if scope else None)
+  tf.compat.v1.add_to_collection(step.LOSSES_COLLECTION, cross_entropy_mean)
+  return tf.add_n(step.loss_terms(), name='total_loss')
 
 
 def learning_rate(global_step, examples_per_step,
@@ -283,97 +275,6 @@ def learning_rate(global_step, examples_per_step,
   return lr
 
 
-def add_loss_summaries(losses, global_step):
-  """Keeps 0.9 moving averages of the losses and summarizes raw and average.
-
-  A single batch's loss is noisy; the average shows the trend. Raw values
-  are tagged '<name> (raw)', averages '<name>'.
-
-  The averages start at zero, so after t updates they hold only
-  1 - 0.9 ** t of the losses' weight (the tutorial's curves started at
-  0.0). The summaries show them divided by that (Adam's bias correction):
-  at step 1 the averaged loss is the loss itself, and from about step 50
-  on the correction is below 1%. The averages' variables, and so the
-  checkpoints, stay the tutorial's.
-
-  Args:
-    losses: the loss terms and the total loss, named as `loss()` names them
-      outside any tower: the averages' variables take their names, and
-      checkpoints must not depend on the number of towers.
-    global_step: the global step variable. The returned op reads it, and
-      the training step must apply its update after that op, so that it
-      is read before this step increments it.
-
-  Returns:
-    The op that updates the averages; run it with each training step,
-    before the optimizer's update.
-  """
-  averages = tf.compat.v1.train.ExponentialMovingAverage(
-      LOSS_AVERAGE_DECAY, name='avg')
-  update = averages.apply(losses)
-  updates_made = tf.cast(global_step.read_value(), tf.float32) + 1.0
-  with tf.control_dependencies([update]), summaries.summary_ops():
-    weight = 1.0 - tf.pow(LOSS_AVERAGE_DECAY, updates_made)
-    for l in losses:
-      tag = summaries.summary_tag(l.op.name)
-      summaries.scalar_summary(tag + ' (raw)', l)
-      summaries.scalar_summary(tag, averages.average(l) / weight)
-  return tf.group(update, updates_made)
-
-
-def add_weight_and_gradient_summaries(grads_and_vars):
-  """Adds histograms of every trainable variable and of its gradient."""
-  for var in tf.compat.v1.trainable_variables():
-    summaries.histogram_summary(var.op.name, var)
-  for grad, var in grads_and_vars:
-    if grad is not None:
-      summaries.histogram_summary(var.op.name + '/gradients', grad)
-
-
-def variable_averages(global_step, decay=MOVING_AVERAGE_DECAY):
-  """The `decay` moving averages of the variables that eval reads.
-
-  num_updates makes the decay min(decay, (1 + step) / (10 + step)), so the
-  averages follow the weights closely early in training.
-  """
-  return tf.compat.v1.train.ExponentialMovingAverage(
-      decay, num_updates=global_step)
-
-
-def apply_gradients(optimizer, grads_and_vars, global_step,
-                    moving_average_decay=MOVING_AVERAGE_DECAY, update_ops=(),
-                    post_update=None):
-  """Applies the gradients, then updates the variables' moving averages.
-
-  Evaluation reads the averages (see `variables_to_restore`), which are less
-  noisy than the last step's weights.
-
-  Args:
-    optimizer, grads_and_vars, global_step: as Optimizer.apply_gradients.
-    moving_average_decay: the averages' decay; None: no averages.
-    update_ops: other ops the step runs, such as batch norm's updates of
-      its moving statistics (the zoo's models).
-    post_update: None, or a function post_update(after) that builds an op
-      to run after the op `after`, here all of the step's updates (a
-      recipe's lookahead).
-
-  Returns:
-    The training op: one step of SGD plus the averages' update.
-  """
-  apply_op = optimizer.apply_gradients(grads_and_vars, global_step=global_step)
-  add_weight_and_gradient_summaries(grads_and_vars)
-  with tf.control_dependencies([apply_op]):
-    if moving_average_decay:
-      step = variable_averages(global_step, moving_average_decay).apply(
-          tf.compat.v1.trainable_variables())
-    else:
-      step = tf.no_op()
-  step = tf.group(step, *update_ops) if update_ops else step
-  if post_update is None:
-    return step
-  return tf.group(step, post_update(step))
-
-
 def train(total_loss, global_step, batch_size):
   """Builds one training step on a single device.
 
@@ -383,27 +284,15 @@ def train(total_loss, global_step, batch_size):
     batch_size: examples per step, for the learning-rate schedule.
 
   Returns:
-    The training op.
+    The training op: one step of SGD plus the loss and weight averages'
+    updates (step.build's, the step every trainer builds).
   """
-  optimizer = tf.compat.v1.train.GradientDescentOptimizer(
-      learning_rate(global_step, batch_size))
-  return train_step(total_loss, global_step, optimizer)
-
-
-def train_step(total_loss, global_step, optimizer,
-               moving_average_decay=MOVING_AVERAGE_DECAY, update_ops=(),
-               post_update=None):
-  """One training step with `optimizer`, on a single device.
-
-  The loss averages are updated before the gradients are applied (see
-  add_loss_summaries); the other arguments are apply_gradients'.
-  """
-  loss_averages_op = add_loss_summaries(loss_terms() + [total_loss],
-                                       global_step)
-  with tf.control_dependencies([loss_averages_op]):
-    grads = optimizer.compute_gradients(total_loss)
-  return apply_gradients(optimizer, grads, global_step, moving_average_decay,
-                         update_ops, post_update)
+  train_op, _ = step.build(
+      lambda: total_loss, global_step,
+      lambda: tf.compat.v1.train.GradientDescentOptimizer(
+          learning_rate(global_step, batch_size)),
+      moving_average_decay=MOVING_AVERAGE_DECAY)
+  return train_op
 
 
 def variables_to_restore(moving_average_decay=MOVING_AVERAGE_DECAY):

@@ -12,15 +12,13 @@ Started again with the same --train_dir, it resumes from the newest
 checkpoint; it never deletes what is there. Ctrl-C or SIGTERM saves a
 checkpoint at the current step before exiting.
 
-This file builds the single-device graph (`single_device_model`); the loop
-around it is cifar10_lib/training.py's, which cifar10_multi_gpu_train.py
-runs with its towers. From Python, without flags:
+The step is cifar10_lib/step.py's on one device (the one-tower case of
+cifar10_multi_gpu_train.py's towers), the loop around it
+cifar10_lib/training.py's. From Python, without flags:
 
   plan = training.make_plan(train_dir, 'tutorial', max_steps=1000)
   train(plan, training.LoopOptions(train_dir, data_dir))
 """
-
-import functools
 
 if __name__ == '__main__':  # First: bad paths, a busy --train_dir stop here.
   from cifar10_lib import claims  # pylint: disable=g-import-not-at-top
@@ -29,46 +27,18 @@ if __name__ == '__main__':  # First: bad paths, a busy --train_dir stop here.
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import flags
 from cifar10_lib import cli  # Before TensorFlow: it sets its CPU options.
-import tensorflow as tf
-
-import cifar10
 from cifar10_lib import devices
 from cifar10_lib import download
 from cifar10_lib import options
-from cifar10_lib import summaries
+from cifar10_lib import towers
 from cifar10_lib import training
 from cifar10_lib.cli import UserError
-from cifar10_models import recipe as recipes
 
 FLAGS = flags.FLAGS
 
 options.define(options.DATA, options.DEVICES, options.MODEL, options.TRAINING,
                options.CLUSTER)
 flags.adopt_module_key_flags(options)
-
-
-def single_device_model(next_batch, global_step, plan):
-  """Builds the single-device training graph of `plan`'s model.
-
-  Args:
-    next_batch: function returning the next (images, labels) batch.
-    global_step: the global step variable.
-    plan: a training.Plan.
-
-  Returns:
-    (train_op, total_loss).
-  """
-  images, labels = next_batch()
-  summaries.image_summary('images', images)
-  logits = plan.model.logits(images, True, plan.recipe, plan.use_fp16)
-  total_loss = cifar10.loss(logits, labels, plan.recipe.label_smoothing,
-                            plan.recipe.loss_reduction)
-  optimizer = recipes.optimizer(plan.recipe, global_step, plan.batch_size)
-  train_op = cifar10.train_step(
-      total_loss, global_step, optimizer, plan.recipe.moving_average_decay,
-      tf.compat.v1.get_collection(tf.compat.v1.GraphKeys.UPDATE_OPS),
-      recipes.post_update(plan.recipe, global_step, plan.batch_size))
-  return train_op, total_loss
 
 
 def train(plan, loop_options, config=None):
@@ -80,9 +50,9 @@ def train(plan, loop_options, config=None):
     config: the session's tf.compat.v1.ConfigProto; by default
       devices.session_config's.
   """
-  return training.run_training(
-      functools.partial(single_device_model, plan=plan), plan,
-      plan.batch_size, config or devices.session_config(), loop_options)
+  return training.run_training(plan, towers.ONE_DEVICE,
+                               config or devices.session_config(),
+                               loop_options)
 
 
 def main(unused_argv):

@@ -46,11 +46,11 @@ import speed
 
 from cifar10_lib import records
 from cifar10_lib import summaries
+from cifar10_lib import towers
 from cifar10_lib import training
 import cifar10_input
 import cifar10_models
 from cifar10_models import layers
-import cifar10_train
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 # Which part an op belongs to, by the first component of its name that
@@ -214,8 +214,8 @@ def main():
       tf.compat.v1.set_random_seed(0)
       global_step, start_input, next_batch = training.input_and_global_step(
           data_dir, plan.batch_size, 0, plan.recipe.view)
-      train_op, total_loss = cifar10_train.single_device_model(
-          next_batch, global_step, plan)
+      train_op, total_loss = towers.model_step(plan, towers.ONE_DEVICE,
+                                               next_batch, global_step)
       summaries = tf.compat.v1.summary.merge_all()
       config = tf.compat.v1.ConfigProto(inter_op_parallelism_threads=1)
       if args.bf16:

@@ -9,6 +9,9 @@
                exit statuses
   options      the shared flags, and the functions that turn them into
                arguments (the only library code that reads FLAGS)
+  step         the one builder of a training step (towers, gradients, the
+               update and its averages)
+  towers       where a run's towers go, and its model's step on them
   training     the training loop both trainer scripts run
   cluster      a task's part in a ps/worker cluster
   tf_config    a task's place, as cluster managers write it in TF_CONFIG

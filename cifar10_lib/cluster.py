@@ -31,7 +31,7 @@ from cifar10_lib import devices
 from cifar10_lib import watchdog
 import tensorflow as tf
 
-import cifar10
+from cifar10_lib import towers
 from cifar10_lib.cli import UserError
 
 # How often a waiting task looks again (for the chief's initialization).
@@ -105,6 +105,7 @@ class Cluster(object):
     self._updater = None
     self._watchdog = None
     self._step_counts = None
+    self._count_op = None
     self._not_ready = None
 
   @classmethod
@@ -159,48 +160,30 @@ class Cluster(object):
     return tf.compat.v1.train.replica_device_setter(worker_device=device,
                                                     cluster=self.spec)
 
-  def tower_devices(self, devices):
-    """This worker's tower devices, named within the cluster."""
-    return [self.worker_device + d for d in devices]
+  def deployment(self, devices):
+    """The towers.Deployment of this worker's towers on `devices`."""
+    return towers.Deployment(
+        devices=tuple(self.worker_device + d for d in devices),
+        device_function=self.tower_device_fn,
+        variable_device=towers.VARIABLE_DEVICE,
+        workers_per_update=self.num_workers if self.sync else 1,
+        sync_replicas=self if self.sync else None)
 
-  def apply_gradients(self, optimizer, grads_and_vars, global_step,
-                      moving_average_decay=cifar10.MOVING_AVERAGE_DECAY,
-                      update_ops=(), post_update=None):
-    """Like cifar10.apply_gradients, aggregating all workers if synchronous.
+  def sync_optimizer(self, optimizer, averages):
+    """`optimizer` made synchronous: step.apply_gradients' sync_replicas.
 
-    SyncReplicasOptimizer sums up the gradients of every worker, applies them
-    once on the chief, and updates the moving averages after that update,
-    so that they advance once per global step as on one machine. For the
-    same reason only the chief runs `update_ops` (batch norm's moving
-    statistics) when synchronous; asynchronous workers each make global
-    steps, and each runs them.
+    SyncReplicasOptimizer sums up the gradients of every worker, applies
+    them once on the chief, and updates the weight averages (`averages`,
+    or None) after that update, so that they advance once per global step
+    as on one machine.
     """
-    if post_update is not None and not self.sync:
-      raise UserError('this recipe\'s lookahead needs synchronous updates, '
-                      'one per global step: drop --nosync_replicas')
-    if not self.sync:
-      return tf.group(
-          cifar10.apply_gradients(optimizer, grads_and_vars, global_step,
-                                  moving_average_decay, update_ops),
-          self._count_step())
-    cifar10.add_weight_and_gradient_summaries(grads_and_vars)
-    averages = {}
-    if moving_average_decay:
-      averages = dict(
-          variable_averages=cifar10.variable_averages(global_step,
-                                                      moving_average_decay),
-          variables_to_average=tf.compat.v1.trainable_variables())
-    if post_update is not None:
-      optimizer = _ThenPostUpdate(optimizer, post_update)
+    if averages is not None:
+      averages = dict(variable_averages=averages,
+                      variables_to_average=tf.compat.v1.trainable_variables())
     self._sync_optimizer = tf.compat.v1.train.SyncReplicasOptimizer(
         optimizer, replicas_to_aggregate=self.num_workers,
-        total_num_replicas=self.num_workers, **averages)
-    train_op = self._sync_optimizer.apply_gradients(grads_and_vars,
-                                                    global_step)
-    # Built for MonitoredTrainingSession, which this loop does not use.
-    self._sync_optimizer.ready_for_local_init_op.mark_used()
-    chief_updates = list(update_ops) if self.is_chief else []
-    return tf.group(train_op, self._count_step(), *chief_updates)
+        total_num_replicas=self.num_workers, **(averages or {}))
+    return self._sync_optimizer
 
   def _count_step(self):
     """Counts this worker's steps in a vector on ps task 0.
@@ -217,9 +200,13 @@ class Cluster(object):
                                       [1])
 
   def build_coordination_ops(self):
-    """Builds the start-up and shut-down ops; call before finalizing."""
+    """Builds the start-up and shut-down ops and the step counter; call
+    before finalizing."""
+    self._count_op = self._count_step()
     if self._sync_optimizer is not None:
       optimizer = self._sync_optimizer
+      # Built for MonitoredTrainingSession, which this loop does not use.
+      optimizer.ready_for_local_init_op.mark_used()
       if self.is_chief:
         self._start_ops = (optimizer.chief_init_op,
                            optimizer.get_init_tokens_op())
@@ -308,8 +295,10 @@ class Cluster(object):
     return read_step()
 
   def run_step(self, sess, fetches, restart_input):
-    """Runs one step, again while another task is briefly unreachable."""
-    return self._retry(lambda: sess.run(fetches), restart_input)
+    """Runs one step and counts it, again while another task is briefly
+    unreachable."""
+    return self._retry(lambda: sess.run([fetches, self._count_op])[0],
+                       restart_input)
 
   def _retry(self, run, recover=None):
     """retry_while_unavailable for this cluster's tasks."""
@@ -394,30 +383,6 @@ class Cluster(object):
     finally:
       stopped.set()
       thread.join()
-
-
-class _ThenPostUpdate(object):
-  """An optimizer whose update is followed by a recipe's post-update.
-
-  SyncReplicasOptimizer applies the aggregated gradients once per global
-  step with its inner optimizer, on the chief, and lets the workers go on
-  only after that update: wrapped so, the post-update (airbench's
-  lookahead) runs once per global step, before any worker reads the
-  weights again, as it does on one machine. Everything else is the inner
-  optimizer's.
-  """
-
-  def __init__(self, optimizer, post_update):
-    self._optimizer = optimizer
-    self._post_update = post_update
-
-  def apply_gradients(self, grads_and_vars, global_step=None, name=None):
-    update = self._optimizer.apply_gradients(grads_and_vars, global_step,
-                                             name)
-    return tf.group(update, self._post_update(update))
-
-  def __getattr__(self, name):
-    return getattr(self._optimizer, name)
 
 
 def retry_while_unavailable(run, recover=None, seconds=120, name_of=None):

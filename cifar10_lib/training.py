@@ -31,6 +31,7 @@ from cifar10_lib import checkpoints
 from cifar10_lib import claims
 from cifar10_lib import cli
 from cifar10_lib import records
+from cifar10_lib import towers
 from cifar10_lib.cli import UserError
 
 # The length of a run whose recipe has no epochs (the tutorial's): the
@@ -218,18 +219,14 @@ class _TrainOps(collections.namedtuple(
   """
 
 
-def run_training(build_train_op, plan, examples_per_step, config, options,
-                 role=None, target=''):
+def run_training(plan, deployment, config, options, role=None, target=''):
   """Trains until plan.max_steps: the loop every training script shares.
 
   Args:
-    build_train_op: function (next_batch, global_step) -> (train_op,
-      total_loss) that builds the model; next_batch() returns a new
-      (images, labels) batch from the shared input pipeline each call.
     plan: the Plan; the chief records its model and recipe in
       options.train_dir once it has restored or initialized the variables.
-    examples_per_step: examples one step of this process trains on, for
-      examples/sec.
+    deployment: a towers.Deployment, where the step's towers run
+      (towers.ONE_DEVICE: one device).
     config: tf.compat.v1.ConfigProto for the session.
     options: LoopOptions.
     role: this process's part (LocalRole by default; a cluster.Cluster for
@@ -242,6 +239,8 @@ def run_training(build_train_op, plan, examples_per_step, config, options,
     signal number when stopped by a signal.
   """
   role = role or LocalRole()
+  # Examples one step of this process trains on, for examples/sec.
+  examples_per_step = plan.batch_size * deployment.towers
   if role.is_chief:
     _prepare_train_dir(options.train_dir)
   print('Training %s for %d steps of %d examples; %s.' %
@@ -254,7 +253,8 @@ def run_training(build_train_op, plan, examples_per_step, config, options,
     global_step, start_input, next_batch = input_and_global_step(
         options.data_dir, plan.batch_size, seed + role.task_index,
         plan.recipe.view)
-    train_op, total_loss = build_train_op(next_batch, global_step)
+    train_op, total_loss = towers.model_step(plan, deployment, next_batch,
+                                             global_step)
     with tf.control_dependencies([train_op]):
       step_after = global_step.read_value()
     ops = _TrainOps(train_op, total_loss, step_after,

@@ -14,8 +14,8 @@ statistics and no dropout.
 import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 import tensorflow as tf
 
-import cifar10
 import cifar10_input
+from cifar10_lib import step
 from cifar10_lib import summaries
 from cifar10_models import tuned_ops
 
@@ -323,5 +323,5 @@ class Net(object):
       return
     total = tf.add_n([tf.nn.l2_loss(w) for w in self.weights])
     tf.compat.v1.add_to_collection(
-        cifar10.LOSSES_COLLECTION,
+        step.LOSSES_COLLECTION,
         tf.multiply(total, weight_decay, name='weight_loss'))

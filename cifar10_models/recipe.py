@@ -326,7 +326,7 @@ def optimizer(recipe, global_step, examples_per_step):
 
 def post_update(recipe, global_step, examples_per_step):
   """What a training step of `recipe` runs after its updates, as a
-  function that builds it (cifar10.apply_gradients' post_update), or None.
+  function that builds it (step.apply_gradients' post_update), or None.
   """
   if not recipe.lookahead:
     return None

@@ -64,6 +64,35 @@ def test_the_edge_is_found():
   assert 'plan_from_flags' in {name for name, _ in readers}
 
 
+# Calls that compute or apply a step's gradients.
+_GRADIENT_CALLS = frozenset(['compute_gradients', 'apply_gradients',
+                             'gradients'])
+
+
+def _gradient_calls(path):
+  """Lines of `path` that call a _GRADIENT_CALLS method or function, but
+  for an optimizer method's call of its base class's (super().name)."""
+  with open(path) as f:
+    tree = ast.parse(f.read())
+  return [node.lineno for node in ast.walk(tree)
+          if isinstance(node, ast.Call) and
+          isinstance(node.func, ast.Attribute) and
+          node.func.attr in _GRADIENT_CALLS and not (
+              isinstance(node.func.value, ast.Call) and
+              getattr(node.func.value.func, 'id', None) == 'super')]
+
+
+def test_one_place_computes_gradients_and_applies_them():
+  """Every trainer, the tutorial's cifar10.train and the tests' steps are
+  built by cifar10_lib/step.py: no other module takes or applies
+  gradients."""
+  step = os.path.join(ROOT, 'cifar10_lib', 'step.py')
+  elsewhere = {os.path.relpath(path, ROOT): _gradient_calls(path)
+               for path in _modules() if path != step}
+  assert not {path: lines for path, lines in elsewhere.items() if lines}
+  assert len(_gradient_calls(step)) >= 3  # The check sees real calls.
+
+
 @pytest.mark.slow
 def test_train_evaluate_and_predict_from_python_without_flags(
     data_dir, tmp_path, capsys):

@@ -9,15 +9,20 @@ import tensorflow as tf
 from tensorflow.python.framework import kernels
 
 import cifar10
+import cifar10_models
 from cifar10_lib import summaries
 from cifar10_lib import checkpoints
-import cifar10_multi_gpu_train
+from cifar10_lib import towers
 from cifar10_lib import training
 from conftest import run_script
 from test_scripts import PRECISION_LINE, TRAIN_LINE, _assert_ok, _eval
 
 BATCH = 4
 DEVICES = ['/cpu:0', '/cpu:1']
+# The tutorial's model and recipe, BATCH examples a tower.
+_TUTORIAL = cifar10_models.get(cifar10_models.TUTORIAL)
+_TUTORIAL_PLAN = training.Plan(
+    _TUTORIAL, _TUTORIAL.recipe._replace(batch_size=BATCH), max_steps=1)
 
 
 def _config():
@@ -61,8 +66,8 @@ def _tower_graph():
     return tf.constant(a), tf.constant(b)
 
   global_step = tf.compat.v1.train.get_or_create_global_step()
-  train_op, _ = cifar10_multi_gpu_train.tower_model(
-      next_batch, global_step, DEVICES, BATCH)
+  train_op, _ = towers.model_step(_TUTORIAL_PLAN, towers.on_devices(DEVICES),
+                                  next_batch, global_step)
   return train_op, _variables()
 
 
@@ -111,7 +116,7 @@ def test_towers_run_on_distinct_devices():
 
 
 def test_tower_devices_fall_back_to_cpu(capsys):
-  devices, cpu_devices = cifar10_multi_gpu_train.tower_devices(3)
+  devices, cpu_devices = towers.tower_devices(3)
   assert devices == ['/cpu:0', '/cpu:1', '/cpu:2'] and cpu_devices == 3
   assert 'Asked for 3 GPUs, found 0' in capsys.readouterr().out
 
@@ -169,11 +174,11 @@ def test_on_gpus_only_the_towers_compute_asks_for_them(data_dir):
   with tf.Graph().as_default() as graph:
     global_step, _, next_batch = training.input_and_global_step(
         data_dir, BATCH, seed=1)
-    cifar10_multi_gpu_train.tower_model(next_batch, global_step,
-                                        ['/gpu:0', '/gpu:1'], BATCH)
+    towers.model_step(_TUTORIAL_PLAN, towers.on_devices(['/gpu:0', '/gpu:1']),
+                      next_batch, global_step)
     gpu_ops = collections.Counter()
     for op in graph.get_operations():
-      tower = re.match(r'%s_(\d)/' % cifar10.TOWER_NAME, op.name)
+      tower = re.match(r'%s_(\d)/' % summaries.TOWER_NAME, op.name)
       summary = re.search(r'(^|/)%s(_\d+)?/' % summaries.SUMMARY_SCOPE,
                           op.name) or 'Summary' in op.type
       reads_variable = any(t.dtype == tf.resource for t in op.inputs)

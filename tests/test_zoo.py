@@ -10,8 +10,9 @@ import tensorflow as tf
 import cifar10
 import cifar10_input
 import cifar10_models
-import cifar10_multi_gpu_train
 import cifar10_predict
+from cifar10_lib import towers
+from cifar10_lib import training
 from cifar10_models import layers
 from cifar10_models import recipe as recipes
 from conftest import run_script
@@ -27,7 +28,6 @@ EXPECTED_PARAMETERS = {
     'resnet56': 857082, 'airbench94': 1973944,
 }
 BATCH = 4
-UPDATE_OPS = tf.compat.v1.GraphKeys.UPDATE_OPS
 
 
 def _images(model, n=BATCH, seed=0):
@@ -37,22 +37,25 @@ def _images(model, n=BATCH, seed=0):
 
 
 def _training_graph(model, images, labels):
-  """Builds one training step of `model` on constant images.
+  """Builds one training step of `model` on constant images, as the
+  trainers build it (towers.model_step on one device).
 
   Returns:
-    (train_op, total_loss, parameter count of the network alone).
+    (train_op, total_loss).
   """
-  recipe = model.recipe
+  plan = training.Plan(model, model.recipe._replace(batch_size=len(images)),
+                       max_steps=1)
   global_step = tf.compat.v1.train.get_or_create_global_step()
-  logits = model.logits(tf.constant(images), True, recipe)
-  parameters = cifar10_models.parameter_count(
-      [v for v in tf.compat.v1.global_variables() if v is not global_step])
-  total_loss = cifar10.loss(logits, tf.constant(labels))
-  optimizer = recipes.optimizer(recipe, global_step, len(images))
-  train_op = cifar10.train_step(total_loss, global_step, optimizer,
-                                recipe.moving_average_decay,
-                                tf.compat.v1.get_collection(UPDATE_OPS))
-  return train_op, total_loss, parameters
+  return towers.model_step(
+      plan, towers.ONE_DEVICE,
+      lambda: (tf.constant(images), tf.constant(labels)), global_step)
+
+
+def _parameter_count(model, images):
+  """The parameter count of `model`'s network alone, built on `images`."""
+  with tf.Graph().as_default():
+    model.logits(tf.constant(images), True, model.recipe)
+    return cifar10_models.parameter_count(tf.compat.v1.global_variables())
 
 
 def test_the_registry_holds_the_documented_models():
@@ -64,10 +67,10 @@ def test_the_registry_holds_the_documented_models():
 def test_each_model_has_its_parameter_count_trains_and_evaluates(name):
   model = cifar10_models.get(name)
   images, labels = _images(model), np.array([1, 2, 3, 4], np.int32)
+  assert _parameter_count(model, images) == EXPECTED_PARAMETERS[name]
   with tf.Graph().as_default():
     tf.compat.v1.set_random_seed(0)
-    train_op, total_loss, parameters = _training_graph(model, images, labels)
-    assert parameters == EXPECTED_PARAMETERS[name]
+    train_op, total_loss = _training_graph(model, images, labels)
     with tf.compat.v1.variable_scope('', reuse=True):
       eval_logits = model.logits(tf.constant(images), False, model.recipe)
     with tf.compat.v1.Session() as sess:
@@ -84,7 +87,7 @@ def test_batch_norm_statistics_move_in_training_only():
   model = cifar10_models.get('baseline')
   images, labels = _images(model, 8), np.arange(8, dtype=np.int32)
   with tf.Graph().as_default() as graph:
-    train_op, _, _ = _training_graph(model, images, labels)
+    train_op, _ = _training_graph(model, images, labels)
     with tf.compat.v1.variable_scope('', reuse=True):
       eval_logits = model.logits(tf.constant(images), False, model.recipe)
     mean, variance = [v for v in tf.compat.v1.global_variables()
@@ -116,9 +119,10 @@ def test_towers_update_batch_norm_statistics_once_per_step():
                   (images[BATCH:], np.ones(BATCH, np.int32))])
   with tf.Graph().as_default() as graph:
     global_step = tf.compat.v1.train.get_or_create_global_step()
-    cifar10_multi_gpu_train.tower_model(
-        lambda: [tf.constant(t) for t in next(batches)], global_step,
-        ['/cpu:0', '/cpu:1'], BATCH, model=model, recipe=model.recipe)
+    towers.model_step(
+        training.Plan(model, model.recipe._replace(batch_size=BATCH), 1),
+        towers.on_devices(['/cpu:0', '/cpu:1']),
+        lambda: [tf.constant(t) for t in next(batches)], global_step)
     moving = [v for v in tf.compat.v1.global_variables()
               if '/moving_' in v.op.name]
     assert len(moving) == 2 * 19  # conv1 and 2 per block, 9 blocks.
@@ -178,7 +182,7 @@ def test_a_checkpoint_predicts_what_the_training_graph_does(tmp_path):
   images, labels = _images(model, 8), np.arange(8, dtype=np.int32)
   with tf.Graph().as_default():
     tf.compat.v1.set_random_seed(0)
-    train_op, _, _ = _training_graph(model, images, labels)
+    train_op, _ = _training_graph(model, images, labels)
     saver = tf.compat.v1.train.Saver(
         {v.op.name: v for v in tf.compat.v1.global_variables()})
     with tf.compat.v1.Session() as sess:
