@@ -23,7 +23,6 @@ cifar10_lib.download's (`maybe_download_and_extract`, also importable from
 here as in the tutorial).
 """
 
-import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 import numpy as np
 import tensorflow as tf
 

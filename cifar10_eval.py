@@ -37,8 +37,11 @@ if __name__ == '__main__':  # First: a bad path stops here, at once.
        else ['checkpoint_dir']))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+from cifar10_lib import devices
+devices.set_cpu_options()  # Before TensorFlow loads: it reads them once.
+
 from absl import flags
-from cifar10_lib import cli  # Before TensorFlow: it sets its CPU options.
+from cifar10_lib import cli
 import numpy as np
 import tensorflow as tf
 
@@ -46,13 +49,12 @@ import cifar10
 import cifar10_input
 import cifar10_models
 from cifar10_lib import checkpoints
-from cifar10_lib import devices
 from cifar10_lib import download
 from cifar10_lib import figures
-from cifar10_lib import records
-from cifar10_lib import options
 from cifar10_lib import paths
+from cifar10_lib import records
 from cifar10_lib import tf_config
+from cifar10_training import options
 
 FLAGS = flags.FLAGS
 

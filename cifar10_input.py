@@ -15,7 +15,6 @@ import collections
 import functools
 import random
 
-import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 import tensorflow as tf
 
 from cifar10_lib import records

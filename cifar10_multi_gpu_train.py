@@ -13,10 +13,10 @@ NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN / (num_gpus x batch_size) of them.
 With fewer GPUs than --num_gpus (none included), the towers run on as many
 logical CPU devices, so the same command runs, and is tested, anywhere.
 
-The towers' devices are cifar10_lib/towers.py's, the step on them
+The towers' devices are cifar10_training/towers.py's, the step on them
 cifar10_lib/step.py's, the same step as single-device training's (its one
 tower). Everything else (flags, progress lines, checkpoints, resume,
-summaries, the NaN stop, Ctrl-C) is cifar10_lib/training.py's loop; on a cluster the task's cluster.Cluster is its
+summaries, the NaN stop, Ctrl-C) is cifar10_training/training.py's loop; on a cluster the task's cluster.Cluster is its
 role in that loop. Checkpoints use the same variable names, so either
 trainer resumes from the other's checkpoints and cifar10_eval.py reads both.
 """
@@ -26,13 +26,16 @@ if __name__ == '__main__':  # First: bad paths, a busy --train_dir stop here.
   claims.check_trainer_command_line()
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+from cifar10_lib import devices
+devices.set_cpu_options()  # Before TensorFlow loads: it reads them once.
+
 from absl import flags
-from cifar10_lib import cli  # Before TensorFlow: it sets its CPU options.
-from cifar10_lib import cluster
+from cifar10_lib import cli
 from cifar10_lib import download
-from cifar10_lib import options
-from cifar10_lib import towers
-from cifar10_lib import training
+from cifar10_training import cluster
+from cifar10_training import options
+from cifar10_training import towers
+from cifar10_training import training
 from cifar10_lib.cli import UserError
 
 FLAGS = flags.FLAGS

@@ -34,8 +34,11 @@ if __name__ == '__main__':  # First: a bad path stops here, at once.
   paths.check_command_line(['checkpoint_dir', 'export_dir'])
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
+from cifar10_lib import devices
+devices.set_cpu_options()  # Before TensorFlow loads: it reads them once.
+
 from absl import flags
-from cifar10_lib import cli  # Before TensorFlow: it sets its CPU options.
+from cifar10_lib import cli
 import numpy as np
 import tensorflow as tf
 
@@ -43,11 +46,10 @@ import cifar10
 import cifar10_input
 import cifar10_models
 from cifar10_lib import checkpoints
-from cifar10_lib import devices
-from cifar10_lib import options
 from cifar10_lib import paths as path_checks
 from cifar10_lib import records
 from cifar10_lib import tf_config
+from cifar10_training import options
 from cifar10_lib.cli import UserError
 
 FLAGS = flags.FLAGS

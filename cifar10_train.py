@@ -14,7 +14,7 @@ checkpoint at the current step before exiting.
 
 The step is cifar10_lib/step.py's on one device (the one-tower case of
 cifar10_multi_gpu_train.py's towers), the loop around it
-cifar10_lib/training.py's. From Python, without flags:
+cifar10_training/training.py's. From Python, without flags:
 
   plan = training.make_plan(train_dir, 'tutorial', max_steps=1000)
   train(plan, training.LoopOptions(train_dir, data_dir))
@@ -25,13 +25,15 @@ if __name__ == '__main__':  # First: bad paths, a busy --train_dir stop here.
   claims.check_trainer_command_line()
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import flags
-from cifar10_lib import cli  # Before TensorFlow: it sets its CPU options.
 from cifar10_lib import devices
+devices.set_cpu_options()  # Before TensorFlow loads: it reads them once.
+
+from absl import flags
+from cifar10_lib import cli
 from cifar10_lib import download
-from cifar10_lib import options
-from cifar10_lib import towers
-from cifar10_lib import training
+from cifar10_training import options
+from cifar10_training import towers
+from cifar10_training import training
 from cifar10_lib.cli import UserError
 
 FLAGS = flags.FLAGS

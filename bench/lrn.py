@@ -22,8 +22,8 @@ import numpy as np
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 from cifar10_lib import devices
+devices.set_cpu_options()  # Before TensorFlow loads: it reads them once.
 import tensorflow as tf
 
 import cifar10

@@ -37,8 +37,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 from cifar10_lib import devices
+devices.set_cpu_options()  # Before TensorFlow loads: it reads them once.
 from cifar10_lib.synthetic import make_data_dir
 import tensorflow as tf
 
@@ -46,8 +46,8 @@ import speed
 
 from cifar10_lib import records
 from cifar10_lib import summaries
-from cifar10_lib import towers
-from cifar10_lib import training
+from cifar10_training import towers
+from cifar10_training import training
 import cifar10_input
 import cifar10_models
 from cifar10_models import layers

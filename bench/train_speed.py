@@ -28,9 +28,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 from cifar10_lib import devices
-from cifar10_lib import cluster
+devices.set_cpu_options()  # Before TensorFlow loads: it reads them once.
+from cifar10_training import cluster
 import cifar10_models
 import speed  # bench/speed.py, beside this file
 # pylint: enable=g-import-not-at-top,wrong-import-position

@@ -34,8 +34,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
-import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 from cifar10_lib import devices
+devices.set_cpu_options()  # Before TensorFlow loads: it reads them once.
 import tensorflow as tf
 
 from cifar10_lib import summaries

@@ -1,4 +1,4 @@
-"""How TensorFlow uses this machine's devices; import it before TensorFlow.
+"""How TensorFlow uses this machine's devices.
 
 CPUs: oneDNN on. GPUs: memory taken as needed, so that evaluation and
 prediction can run beside training on one GPU.
@@ -6,10 +6,11 @@ prediction can run beside training on one GPU.
 TensorFlow turns its oneDNN kernels on by itself only on CPUs with AVX-512;
 on AVX2-only CPUs (AMD EPYCs among them) it leaves them off, and this
 model then trains about 1.5x slower (docs/MEASUREMENTS.md).
-TensorFlow reads the setting once, when it is imported, so this module
-sets it when it is imported itself: every script and library module of
-the project imports it before TensorFlow. A value the user has set,
-TF_ENABLE_ONEDNN_OPTS=0 or 1, is kept as it is.
+TensorFlow reads the setting once, when it is imported, so every entry
+point (the scripts, bench/'s programs, the tests' conftest) calls
+`set_cpu_options` before anything imports TensorFlow; this module imports
+no TensorFlow at its top. A value the user has set, TF_ENABLE_ONEDNN_OPTS=0
+or 1, is kept as it is.
 
 It also tells what the CPU has, so that --bf16 can say at start what it
 will do, and bench/speed.py what it ran on.
@@ -25,7 +26,6 @@ import os
 import platform
 
 ONEDNN_VARIABLE = 'TF_ENABLE_ONEDNN_OPTS'
-os.environ.setdefault(ONEDNN_VARIABLE, '1')
 
 # The instruction sets that decide this model's speed: (name, the flag of
 # /proc/cpuinfo that shows it).
@@ -33,6 +33,15 @@ INSTRUCTION_SETS = (('AVX2', 'avx2'), ('AVX-512', 'avx512f'),
                     ('AVX512_BF16', 'avx512_bf16'), ('AMX', 'amx_bf16'))
 # Either of these runs bfloat16 arithmetic natively.
 BFLOAT16_SETS = ('AVX512_BF16', 'AMX')
+
+
+def set_cpu_options():
+  """Turns TensorFlow's oneDNN kernels on unless the user chose.
+
+  Call it before TensorFlow is imported: TensorFlow reads the setting then,
+  once.
+  """
+  os.environ.setdefault(ONEDNN_VARIABLE, '1')
 
 
 def _cpuinfo():

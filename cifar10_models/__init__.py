@@ -19,7 +19,6 @@ import json
 import os
 import tempfile
 
-import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 import tensorflow as tf
 
 import cifar10_input

@@ -1,6 +1,5 @@
 """A small GoogLeNet-style network of inception blocks for 32x32 inputs."""
 
-import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 import tensorflow as tf
 
 import cifar10_input

@@ -11,7 +11,6 @@ update the moving ones, eval, predict and the SavedModel use the moving
 statistics and no dropout.
 """
 
-import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 import tensorflow as tf
 
 import cifar10_input

@@ -35,7 +35,6 @@ schedule, the lookahead, the summed loss, its view and test-time views.
 import collections
 import math
 
-import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 import tensorflow as tf
 
 import cifar10

@@ -5,7 +5,6 @@ output is added to the block's input (the shortcut) before the last ReLU.
 Convolutions have no biases (batch norm's offset does their job).
 """
 
-import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 import tensorflow as tf
 
 import cifar10_input

@@ -22,7 +22,6 @@ bench/tuned_forms.py times each against the op it replaces.
 
 import math
 
-import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
 import tensorflow as tf
 
 # Input channels from which a 3x3 convolution's filter gradient is nine

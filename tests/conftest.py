@@ -4,6 +4,7 @@ No test reads the real data set or the network: each writes the few hundred
 records it needs into a temporary folder.
 """
 
+import glob
 import os
 import pickle
 import struct
@@ -18,13 +19,26 @@ sys.path.insert(0, ROOT)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 # First, as in the scripts, so that tests run TensorFlow as the scripts do.
-import cifar10_lib  # Before TensorFlow: it sets TensorFlow's CPU options.
+from cifar10_lib import devices
+devices.set_cpu_options()  # Before TensorFlow loads: it reads them once.
 from cifar10_lib import records
 from cifar10_lib.synthetic import make_data_dir, write_records
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
+# The project's packages; with the modules at the top, its library code.
+PACKAGES = ('cifar10_lib', 'cifar10_models', 'cifar10_training')
+
 TRAIN_FILES = records.TRAIN_FILES
 TEST_FILE = records.TEST_FILES[0]
+
+
+def project_sources():
+  """The path of every Python file of the project, tests and benchmarks
+  aside."""
+  paths = glob.glob(os.path.join(ROOT, '*.py'))
+  for package in PACKAGES:
+    paths += glob.glob(os.path.join(ROOT, package, '*.py'))
+  return sorted(paths)
 
 
 class _Python2Pickler(pickle._Pickler):  # pylint: disable=protected-access

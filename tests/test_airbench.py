@@ -8,7 +8,7 @@ import cifar10_input
 import cifar10_models
 import cifar10_predict
 import cifar10_train
-from cifar10_lib import training
+from cifar10_training import training
 from cifar10_lib.synthetic import make_data_dir
 from cifar10_models import layers
 from cifar10_models import recipe as recipes

@@ -18,7 +18,7 @@ import sys
 import pytest
 import tensorflow as tf
 
-from cifar10_lib.cluster import free_local_ports
+from cifar10_training.cluster import free_local_ports
 from conftest import ROOT
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(name='cluster')]

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cifar10_lib.cluster import free_local_ports
+from cifar10_training.cluster import free_local_ports
 from conftest import ROOT
 from test_scripts import (PRECISION_LINE, TRAIN_LINE, _assert_ok, _eval,
                           _one_line_error)

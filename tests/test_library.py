@@ -1,7 +1,6 @@
 """The library runs from Python without a command line; flags stay at the edge."""
 
 import ast
-import glob
 import os
 
 import numpy as np
@@ -12,16 +11,8 @@ from absl import flags
 import cifar10_eval
 import cifar10_predict
 import cifar10_train
-from cifar10_lib import training
-from conftest import ROOT
-
-
-def _modules():
-  """Every Python file of the project, tests and benchmarks aside."""
-  paths = glob.glob(os.path.join(ROOT, '*.py'))
-  for package in ('cifar10_lib', 'cifar10_models'):
-    paths += glob.glob(os.path.join(ROOT, package, '*.py'))
-  return sorted(paths)
+from cifar10_training import training
+from conftest import ROOT, project_sources
 
 
 def _functions_reading_flags(path):
@@ -46,7 +37,7 @@ def _functions_reading_flags(path):
   return found
 
 
-@pytest.mark.parametrize('path', _modules(),
+@pytest.mark.parametrize('path', project_sources(),
                          ids=lambda p: os.path.relpath(p, ROOT))
 def test_only_main_and_the_from_flags_functions_read_flags(path):
   readers = _functions_reading_flags(path)
@@ -60,7 +51,7 @@ def test_the_edge_is_found():
   readers = _functions_reading_flags(os.path.join(ROOT, 'cifar10_train.py'))
   assert ('main', ) == tuple(sorted({name for name, _ in readers}))
   readers = _functions_reading_flags(
-      os.path.join(ROOT, 'cifar10_lib', 'options.py'))
+      os.path.join(ROOT, 'cifar10_training', 'options.py'))
   assert 'plan_from_flags' in {name for name, _ in readers}
 
 
@@ -88,7 +79,7 @@ def test_one_place_computes_gradients_and_applies_them():
   gradients."""
   step = os.path.join(ROOT, 'cifar10_lib', 'step.py')
   elsewhere = {os.path.relpath(path, ROOT): _gradient_calls(path)
-               for path in _modules() if path != step}
+               for path in project_sources() if path != step}
   assert not {path: lines for path, lines in elsewhere.items() if lines}
   assert len(_gradient_calls(step)) >= 3  # The check sees real calls.
 

@@ -12,8 +12,8 @@ import cifar10
 import cifar10_models
 from cifar10_lib import summaries
 from cifar10_lib import checkpoints
-from cifar10_lib import towers
-from cifar10_lib import training
+from cifar10_training import towers
+from cifar10_training import training
 from conftest import run_script
 from test_scripts import PRECISION_LINE, TRAIN_LINE, _assert_ok, _eval
 

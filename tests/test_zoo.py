@@ -11,8 +11,8 @@ import cifar10
 import cifar10_input
 import cifar10_models
 import cifar10_predict
-from cifar10_lib import towers
-from cifar10_lib import training
+from cifar10_training import towers
+from cifar10_training import training
 from cifar10_models import layers
 from cifar10_models import recipe as recipes
 from conftest import run_script

@@ -31,7 +31,7 @@ from cifar10_lib import checkpoints
 from cifar10_lib import claims
 from cifar10_lib import cli
 from cifar10_lib import records
-from cifar10_lib import towers
+from cifar10_training import towers
 from cifar10_lib.cli import UserError
 
 # The length of a run whose recipe has no epochs (the tutorial's): the

@@ -31,7 +31,7 @@ from cifar10_lib import devices
 from cifar10_lib import watchdog
 import tensorflow as tf
 
-from cifar10_lib import towers
+from cifar10_training import towers
 from cifar10_lib.cli import UserError
 
 # How often a waiting task looks again (for the chief's initialization).

@@ -15,9 +15,9 @@ from absl import flags
 import cifar10_models
 from cifar10_lib import paths
 from cifar10_lib import tf_config
-from cifar10_lib import cluster
+from cifar10_training import cluster
 from cifar10_lib import devices
-from cifar10_lib import training
+from cifar10_training import training
 from cifar10_lib.cli import UserError
 
 FLAGS = flags.FLAGS
