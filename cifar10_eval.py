@@ -47,7 +47,7 @@ import tensorflow as tf
 
 import cifar10
 import cifar10_input
-import cifar10_models
+from cifar10_models import model_file
 from cifar10_lib import checkpoints
 from cifar10_lib import download
 from cifar10_lib import figures
@@ -396,8 +396,8 @@ def run_eval(settings, config=None):
   if not settings.run_once:
     _wait_for_a_checkpoint(settings.checkpoint_dir,
                            settings.eval_interval_secs)
-  model, recipe = cifar10_models.for_checkpoints(
-      settings.checkpoint_dir, settings.model, settings.use_fp16)
+  model, recipe = model_file.resolve(settings.checkpoint_dir, settings.model,
+                                     settings.use_fp16)
   config = config or devices.session_config()
   with tf.Graph().as_default() as graph:
     graph_outputs = build_eval_graph(
@@ -437,7 +437,7 @@ def _wait_for_a_checkpoint(directory, interval_secs):
 def _is_the_last(checkpoint, settings):
   """Whether `checkpoint` is at the last step the run's trainer recorded;
   says so if it is."""
-  last = cifar10_models.recorded_max_steps(settings.checkpoint_dir)
+  last = model_file.recorded_max_steps(settings.checkpoint_dir)
   if last is None or checkpoints.step_of(checkpoint) < last:
     return False
   print('Evaluated the run\'s last checkpoint (step %d); done.' %

@@ -339,6 +339,19 @@ def mirror_translate_views(images):
 TEST_TIME_VIEWS = {MIRROR_TRANSLATE_TTA: mirror_translate_views}
 
 
+def over_test_time_views(tta, images, network):
+  """The logits of `network` over the test-time views `tta` of `images`,
+  weighted as the views say.
+
+  The views go through `network` (a function images -> logits) as one
+  batch, so that it is built once.
+  """
+  weights, views = zip(*TEST_TIME_VIEWS[tta](images))
+  logits = network(tf.concat(views, 0))
+  per_view = tf.reshape(logits, [len(views), -1, logits.shape[-1]])
+  return tf.tensordot(tf.constant(weights, tf.float32), per_view, 1)
+
+
 def view_size(view):
   """The height and width of the images the view `view` gives the network."""
   return VIEWS[view].size

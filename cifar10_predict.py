@@ -44,7 +44,7 @@ import tensorflow as tf
 
 import cifar10
 import cifar10_input
-import cifar10_models
+from cifar10_models import model_file
 from cifar10_lib import checkpoints
 from cifar10_lib import paths as path_checks
 from cifar10_lib import records
@@ -126,19 +126,18 @@ def decode_image(data, view=cifar10_input.TUTORIAL_VIEW):
   return cifar10_input.eval_view(image, view)
 
 
-def build_classifier(model=None, recipe=None, use_fp16=False):
+def build_classifier(model, recipe, use_fp16=False):
   """Builds encoded images -> class probabilities in the default graph.
 
   Args:
     model, recipe: the cifar10_models.Model (inference mode) and its
-      Recipe; by default the tutorial's.
+      Recipe.
     use_fp16: whether the model was trained with --use_fp16.
 
   Returns:
     (encoded, outputs): a string placeholder [batch], and a dict of the
     signature's outputs.
   """
-  model, recipe = cifar10_models.or_default(model, recipe)
   encoded = tf.compat.v1.placeholder(tf.string, [None], name='encoded_images')
   size = cifar10_input.view_size(recipe.view)
   images = tf.map_fn(lambda data: decode_image(data, recipe.view), encoded,
@@ -232,8 +231,7 @@ def predict(checkpoint_dir, paths, top_k=3, export_dir=None, model=None,
   Returns:
     How many files could not be classified.
   """
-  model, recipe = cifar10_models.for_checkpoints(checkpoint_dir, model,
-                                                 use_fp16)
+  model, recipe = model_file.resolve(checkpoint_dir, model, use_fp16)
   with tf.Graph().as_default():
     encoded, outputs = build_classifier(model, recipe, use_fp16)
     with tf.compat.v1.Session(

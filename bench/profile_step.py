@@ -50,6 +50,7 @@ from cifar10_training import towers
 from cifar10_training import training
 import cifar10_input
 import cifar10_models
+from cifar10_models import counting
 from cifar10_models import layers
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
@@ -178,7 +179,7 @@ def _training_flops_per_example(plan):
   backward)."""
   with tf.Graph().as_default() as graph:
     plan.model.logits(tf.zeros([1, 32, 32, 3]), False, plan.recipe)
-    return 6 * cifar10_models.multiply_adds(graph)
+    return 6 * counting.multiply_adds(graph)
 
 
 def _plan(model_name, batch_size, steps):

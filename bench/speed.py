@@ -45,7 +45,7 @@ import tensorflow as tf
 
 import cifar10
 import cifar10_input
-import cifar10_models
+from cifar10_models import counting
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 LINE = re.compile(r'^(\d{4}-\d\d-\d\d [\d:.]+): step (\d+), loss = [\d.]+ '
@@ -133,7 +133,7 @@ def training_flops_per_example():
   """Forward multiply-adds of one image x 2 FLOPs x 3 (forward + backward)."""
   with tf.Graph().as_default() as graph:
     cifar10.inference(tf.zeros([1, 24, 24, 3]))
-    macs = cifar10_models.multiply_adds(graph)
+    macs = counting.multiply_adds(graph)
   return macs, 2 * 3 * macs
 
 

@@ -33,6 +33,7 @@ schedule, the lookahead, the summed loss, its view and test-time views.
 """
 
 import collections
+import json
 import math
 
 import tensorflow as tf
@@ -304,6 +305,56 @@ OPTIMIZERS = {
         'decay per 1,024 examples; %gx the rate on batch norm offsets)' %
         (AIRBENCH_MOMENTUM, OFFSET_RATE_SCALE), decays=True),
 }
+
+
+def _is_number(value):
+  """A JSON number (not a boolean), finite."""
+  return (isinstance(value, (int, float)) and not isinstance(value, bool)
+          and math.isfinite(value))
+
+
+def _one_of(names):
+  return lambda value: isinstance(value, str) and value in names, (
+      'one of ' + ', '.join(sorted(names)))
+
+
+# What each field of a Recipe may hold, as a hand-edited model.json is
+# checked: (test of the value, what it must be in words).
+FIELD_RULES = {
+    'view': _one_of(cifar10_input.VIEWS),
+    'optimizer': _one_of(OPTIMIZERS),
+    'schedule': _one_of(SCHEDULES),
+    'learning_rate': (lambda v: _is_number(v) and v > 0, 'a number above 0'),
+    'warmup_fraction': (lambda v: _is_number(v) and 0 <= v < 1,
+                        'a number from 0 up to (not including) 1'),
+    'epochs': (lambda v: v is None or (_is_number(v) and v > 0),
+               'null or a number above 0'),
+    'weight_decay': (lambda v: _is_number(v) and v >= 0,
+                     'a number of at least 0'),
+    'batch_size': (lambda v: isinstance(v, int) and not isinstance(v, bool)
+                   and v >= 1, 'a whole number of at least 1'),
+    'moving_average_decay': (lambda v: v is None or (_is_number(v) and
+                                                     0 < v < 1),
+                             'null or a number between 0 and 1'),
+    'label_smoothing': (lambda v: _is_number(v) and 0 <= v <= 0.5,
+                        'a number from 0 to 0.5'),
+    'loss_reduction': _one_of(('mean', 'sum')),
+    'lookahead': (lambda v: isinstance(v, bool), 'true or false'),
+    'tta': (lambda v: v is None or (isinstance(v, str) and
+                                    v in cifar10_input.TEST_TIME_VIEWS),
+            'null or one of ' + ', '.join(sorted(
+                cifar10_input.TEST_TIME_VIEWS))),
+}
+
+
+def field_problem(name, value):
+  """What is wrong with `value` as the recipe field `name`, or None."""
+  if name not in FIELD_RULES:
+    return 'is not a field of a recipe (%s are)' % ', '.join(Recipe._fields)
+  test, words = FIELD_RULES[name]
+  if test(value):
+    return None
+  return 'is %s; it must be %s' % (json.dumps(value), words)
 
 
 def learning_rate(recipe, global_step, examples_per_step):

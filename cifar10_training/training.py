@@ -25,8 +25,8 @@ import time
 import tensorflow as tf
 
 import cifar10_input
-import cifar10_models
 from cifar10_models import layers
+from cifar10_models import model_file
 from cifar10_lib import checkpoints
 from cifar10_lib import claims
 from cifar10_lib import cli
@@ -72,10 +72,10 @@ def make_plan(train_dir, name=None, overrides=None, use_fp16=False,
   schedule turns steps into epochs with it.
 
   Raises:
-    UserError: as cifar10_models.for_training.
+    UserError: as model_file.resolve.
   """
-  model, recipe = cifar10_models.for_training(train_dir, name, overrides,
-                                              use_fp16)
+  model, recipe = model_file.resolve(train_dir, name, use_fp16, overrides,
+                                     training=True)
   if batch_size is not None:
     recipe = recipe._replace(batch_size=batch_size)
   if max_steps is None:
@@ -274,8 +274,8 @@ def run_training(plan, deployment, config, options, role=None, target=''):
               (plan.max_steps - step, plan.max_steps), flush=True)
       if role.is_chief:
         # Once the checkpoints are known to be this model's.
-        cifar10_models.write_record(options.train_dir, plan.model,
-                                    plan.recipe, plan.max_steps)
+        model_file.write(options.train_dir, plan.model, plan.recipe,
+                         plan.max_steps)
       ops.start_input(sess, step)
       writer = (tf.compat.v1.summary.FileWriter(options.train_dir, graph)
                 if role.is_chief else None)

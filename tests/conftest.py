@@ -41,6 +41,19 @@ def project_sources():
   return sorted(paths)
 
 
+def tree_snapshot(root):
+  """Every path below `root`, with each file's size and modification time:
+  what a refused run must leave as it was."""
+  found = []
+  for folder, subfolders, files in os.walk(str(root)):
+    found += [(os.path.join(folder, d), None) for d in subfolders]
+    for name in files:
+      stat = os.stat(os.path.join(folder, name))
+      found.append((os.path.join(folder, name),
+                    (stat.st_size, stat.st_mtime_ns)))
+  return sorted(found)
+
+
 class _Python2Pickler(pickle._Pickler):  # pylint: disable=protected-access
   """Pickles as Python 2's cPickle wrote the official batches.
 

@@ -6,6 +6,8 @@ import tensorflow as tf
 
 import cifar10_input
 import cifar10_models
+from cifar10_models import counting
+from cifar10_models import model_file
 import cifar10_predict
 import cifar10_train
 from cifar10_training import training
@@ -64,8 +66,8 @@ def test_the_parameter_count_is_airbench94s():
   model = cifar10_models.get('airbench94')
   with tf.Graph().as_default():
     model.logits(tf.zeros([2, 32, 32, 3]), True, model.recipe)
-    every = cifar10_models.parameter_count(tf.compat.v1.global_variables())
-    trained = cifar10_models.parameter_count(
+    every = counting.parameter_count(tf.compat.v1.global_variables())
+    trained = counting.parameter_count(
         tf.compat.v1.trainable_variables())
   assert (every, trained) == (1973944, 1971352)
 
@@ -305,7 +307,7 @@ def test_eval_predict_and_the_saved_model_give_the_same_probabilities(
   picture = np.random.RandomState(2).randint(0, 256, (1, 32, 32, 3)).astype(
       np.uint8)
   encoded = tf.io.encode_png(picture[0]).numpy()
-  model, recipe = cifar10_models.for_checkpoints(train_dir)
+  model, recipe = model_file.resolve(train_dir)
   checkpoint = tf.train.latest_checkpoint(train_dir)
   with tf.Graph().as_default():
     view = cifar10_input.eval_view(tf.constant(picture), recipe.view)

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from cifar10_lib import paths
 from cifar10_lib.synthetic import make_data_dir
-from conftest import ROOT, run_script
+from conftest import ROOT, run_script, tree_snapshot
 
 # What each kind of path is given by the script that takes it, beside it:
 # (script, other flags that make the flag's meaning plain).
@@ -133,16 +133,6 @@ def _lay_out(tmp_path, way, kind):
       disk / 'out')
 
 
-def _tree(root):
-  """Every path below `root`, with file sizes: what a run must not change."""
-  found = []
-  for folder, subfolders, files in os.walk(str(root)):
-    found += [(os.path.join(folder, d), None) for d in subfolders]
-    found += [(os.path.join(folder, f),
-               os.path.getsize(os.path.join(folder, f))) for f in files]
-  return sorted(found)
-
-
 def _without_tensorflow(tmp_path):
   """An environment in which importing TensorFlow fails at once."""
   poison = tmp_path.parent / (tmp_path.name + '_poison') / 'tensorflow'
@@ -162,7 +152,7 @@ def test_a_path_flag_gone_wrong(tmp_path, mounts, flag, script, extra, way):
   others = ['--%s=%s' % (other, tmp_path / ('other_' + other))
             for other in ('train_dir', 'eval_dir', 'checkpoint_dir')
             if other != flag]
-  before = _tree(tmp_path)
+  before = tree_snapshot(tmp_path)
   result = subprocess.run(
       [sys.executable, os.path.join(ROOT, script), '--%s=%s' % (flag, path)] +
       others + extra, cwd=str(tmp_path), capture_output=True, text=True,
@@ -180,7 +170,7 @@ def test_a_path_flag_gone_wrong(tmp_path, mounts, flag, script, extra, way):
   pattern = 'ERROR: ' + re.escape(line).replace(
       markers['where'], r'/\S.*').replace(markers['free'], r'\d+')
   assert re.fullmatch(pattern, lines[0]), lines[0]
-  assert _tree(tmp_path) == before
+  assert tree_snapshot(tmp_path) == before
 
 
 def test_download_into_a_read_only_data_dir_is_refused_first(tmp_path,

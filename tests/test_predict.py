@@ -15,9 +15,10 @@ import tensorflow as tf
 
 import cifar10
 import cifar10_input
+import cifar10_models
 import cifar10_predict
 from conftest import PATTERNS, run_script, stripe_pattern
-from test_scripts import _assert_ok, _one_line_error, _train
+from test_scripts import _assert_ok, _one_line_error
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(name='stripes_model')]
 
@@ -123,7 +124,9 @@ def test_no_checkpoint_is_one_line(tmp_path):
 def _checkpoint_probabilities(train_dir, files):
   """The probabilities computed from the checkpoint, in this process."""
   with tf.Graph().as_default():
-    encoded, outputs = cifar10_predict.build_classifier()
+    tutorial = cifar10_models.get(cifar10_models.TUTORIAL)
+    encoded, outputs = cifar10_predict.build_classifier(tutorial,
+                                                        tutorial.recipe)
     var_map = cifar10.variables_to_restore()
     with tf.compat.v1.Session() as sess:
       tf.compat.v1.train.Saver(var_map).restore(

@@ -10,6 +10,8 @@ import tensorflow as tf
 import cifar10
 import cifar10_input
 import cifar10_models
+from cifar10_models import counting
+from cifar10_models import model_file
 import cifar10_predict
 from cifar10_training import towers
 from cifar10_training import training
@@ -55,7 +57,7 @@ def _parameter_count(model, images):
   """The parameter count of `model`'s network alone, built on `images`."""
   with tf.Graph().as_default():
     model.logits(tf.constant(images), True, model.recipe)
-    return cifar10_models.parameter_count(tf.compat.v1.global_variables())
+    return counting.parameter_count(tf.compat.v1.global_variables())
 
 
 def test_the_registry_holds_the_documented_models():
@@ -202,7 +204,7 @@ def test_zoo_checkpoint_evaluates_predicts_and_exports(data_dir, tmp_path):
   train_dir = str(tmp_path / 'train')
   _assert_ok(_train(data_dir, train_dir, '--model=inception',
                     '--max_steps=3'))
-  with open(os.path.join(train_dir, cifar10_models.MODEL_FILE)) as f:
+  with open(os.path.join(train_dir, model_file.MODEL_FILE)) as f:
     assert json.load(f)['model'] == 'inception'
   # Eval and predict find the model in the folder.
   assert PRECISION_LINE.search(_eval(data_dir, train_dir).stdout)
@@ -274,7 +276,7 @@ def test_a_resumed_run_keeps_the_batch_size_it_started_with(data_dir,
   result = run_script('cifar10_train.py', *flags + _recipe_flags(2, 8) +
                       ['--max_steps=1'])
   _assert_ok(result)
-  with open(os.path.join(train_dir, cifar10_models.MODEL_FILE)) as f:
+  with open(os.path.join(train_dir, model_file.MODEL_FILE)) as f:
     assert json.load(f)['recipe']['batch_size'] == 8
   result = run_script('cifar10_train.py', *flags)
   _assert_ok(result)
@@ -287,7 +289,7 @@ def test_tutorial_checkpoints_without_a_record_refuse_a_zoo_model(
     data_dir, tmp_path):
   train_dir = str(tmp_path / 'train')
   _assert_ok(_train(data_dir, train_dir, '--max_steps=1'))
-  os.remove(os.path.join(train_dir, cifar10_models.MODEL_FILE))
+  os.remove(os.path.join(train_dir, model_file.MODEL_FILE))
   _one_line_error(_train(data_dir, train_dir, '--model=resnet20',
                          '--max_steps=2'),
                   r'\S+ holds a tutorial model, not --model=resnet20')
@@ -376,9 +378,9 @@ def test_label_smoothing_spreads_the_target_and_zero_is_the_tutorials():
 
 def test_vgg16_differs_from_the_shared_recipe_only_as_flags_can_undo(tmp_path):
   """--weight_decay=5e-4 --label_smoothing=0 give vgg16 the shared recipe."""
-  model, recipe = cifar10_models.for_training(
+  model, recipe = model_file.resolve(
       str(tmp_path / 'new'), 'vgg16',
-      {'weight_decay': 5e-4, 'label_smoothing': 0.0})
+      overrides={'weight_decay': 5e-4, 'label_smoothing': 0.0}, training=True)
   assert model.recipe != recipe
   assert recipe == cifar10_models.get('resnet18').recipe
 
@@ -388,8 +390,8 @@ def test_a_record_from_before_label_smoothing_reads_as_zero(tmp_path):
   model = cifar10_models.get('resnet20')
   record = dict(model.recipe._asdict())
   del record['label_smoothing']
-  with open(str(tmp_path / cifar10_models.MODEL_FILE), 'w') as f:
+  with open(str(tmp_path / model_file.MODEL_FILE), 'w') as f:
     json.dump({'model': 'resnet20', 'recipe': record}, f)
-  found, recipe = cifar10_models.read_record(str(tmp_path))
+  found, recipe, _ = model_file.read(str(tmp_path))
   assert found is model and recipe == model.recipe
   assert recipe.label_smoothing == 0.0
