@@ -27,20 +27,20 @@ import sys
 import tempfile
 import time
 
-if __name__ == '__main__':  # First: a bad path stops here, at once.
-  from cifar10_lib import paths  # pylint: disable=g-import-not-at-top
-  paths.check_command_line(
-      ['data_dir', 'checkpoint_dir', 'eval_dir', 'results_file'],
-      missing_ok=(['data_dir'] if paths.boolean_flag(sys.argv, 'download',
-                                                     True) else []) +
-      ([] if paths.boolean_flag(sys.argv, 'run_once', False)
-       else ['checkpoint_dir']))
+from absl import flags
+from cifar10_lib import command_line
+
+command_line.define(command_line.DATA, command_line.DEVICES,
+                    command_line.MODEL, command_line.EVAL)
+flags.adopt_module_key_flags(command_line)
+
+if __name__ == '__main__':  # First: a bad flag or path stops here, at once.
+  command_line.parse(sys.argv, command_line.check_eval_from_flags)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from cifar10_lib import devices
 devices.set_cpu_options()  # Before TensorFlow loads: it reads them once.
 
-from absl import flags
 from cifar10_lib import cli
 import numpy as np
 import tensorflow as tf
@@ -51,40 +51,14 @@ from cifar10_models import model_file
 from cifar10_lib import checkpoints
 from cifar10_lib import download
 from cifar10_lib import figures
-from cifar10_lib import paths
 from cifar10_lib import records
 from cifar10_lib import tf_config
 from cifar10_training import options
 
 FLAGS = flags.FLAGS
 
-options.define(options.DATA, options.DEVICES, options.MODEL)
-flags.adopt_module_key_flags(options)
-flags.DEFINE_string('eval_dir', paths.PATH_FLAGS['eval_dir'][1],
-                    'Directory where to write event logs.')
-flags.DEFINE_enum('eval_data', 'test', ['test', 'train_eval'],
-                  "Which data to evaluate: 'test' (test_batch.bin) or "
-                  "'train_eval' (the training files).")
-flags.DEFINE_integer('eval_interval_secs', 300,
-                     'How often to look for a new checkpoint, in seconds.',
-                     lower_bound=0)
-flags.DEFINE_integer('num_examples', 10000, 'Number of examples to run.',
-                     lower_bound=1)
-flags.DEFINE_boolean('run_once', False,
-                     'Whether to run eval only once.')
-flags.DEFINE_boolean('per_class', True,
-                     'After the precision line, print the precision of each '
-                     'class and the confusion matrix; --noper_class prints '
-                     'the tutorial\'s single line.')
-flags.DEFINE_boolean('tta', True,
-                     'For a model whose recipe has test-time views '
-                     '(airbench94): classify each image by their weighted '
-                     'logits, and report the plain view too; --notta: the '
-                     'plain view alone.')
-flags.DEFINE_string('results_file', None,
-                    'Also write each evaluation\'s results (checkpoint, '
-                    'step, precision, per class, confusion matrix) to this '
-                    'JSON file, replaced atomically.')
+# Examples per evaluation step unless --batch_size says (the tutorial's).
+EVAL_BATCH_SIZE = 128
 
 PRECISION_TAG = 'Precision @ 1'
 # With test-time views, PRECISION_TAG is theirs; the plain view's is this.
@@ -106,7 +80,7 @@ class Settings(collections.namedtuple('Settings', [
     'checkpoint_dir', 'data_dir', 'eval_dir', 'eval_data', 'batch_size',
     'num_examples', 'run_once', 'eval_interval_secs', 'per_class',
     'results_file', 'model', 'use_fp16', 'tta', 'until_last_step'],
-    defaults=['test', 128, 10000, True, 300, True, None, None, False, True,
+    defaults=['test', EVAL_BATCH_SIZE, 10000, True, 300, True, None, None, False, True,
               False])):
   """What an evaluation reads, writes and prints: the flags of the same
   names (model: --model, None to take the folder's). From Python an
@@ -450,7 +424,8 @@ def settings_from_flags():
   return Settings(
       checkpoint_dir=FLAGS.checkpoint_dir, data_dir=FLAGS.data_dir,
       eval_dir=FLAGS.eval_dir, eval_data=FLAGS.eval_data,
-      batch_size=FLAGS.batch_size, num_examples=FLAGS.num_examples,
+      batch_size=FLAGS.batch_size or EVAL_BATCH_SIZE,
+      num_examples=FLAGS.num_examples,
       run_once=FLAGS.run_once, eval_interval_secs=FLAGS.eval_interval_secs,
       per_class=FLAGS.per_class, results_file=FLAGS.results_file,
       model=options.model_from_flags()[0], use_fp16=FLAGS.use_fp16,
@@ -463,9 +438,9 @@ def main(unused_argv):
   if place is not None:
     print(tf_config.describe(place, 'cifar10_eval.py',
                              watching=not FLAGS.run_once), flush=True)
+  settings = settings_from_flags()._replace(until_last_step=evaluator)
   download.prepare_data(FLAGS.data_dir, FLAGS.eval_data, FLAGS.download,
                         FLAGS.data_url)
-  settings = settings_from_flags()._replace(until_last_step=evaluator)
   try:
     run_eval(settings, options.session_config_from_flags())
   except KeyboardInterrupt:

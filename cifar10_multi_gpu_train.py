@@ -21,15 +21,23 @@ role in that loop. Checkpoints use the same variable names, so either
 trainer resumes from the other's checkpoints and cifar10_eval.py reads both.
 """
 
-if __name__ == '__main__':  # First: bad paths, a busy --train_dir stop here.
-  from cifar10_lib import claims  # pylint: disable=g-import-not-at-top
-  claims.check_trainer_command_line()
+import sys
+
+from absl import flags
+from cifar10_lib import command_line
+
+command_line.define(command_line.DATA, command_line.DEVICES,
+                    command_line.MODEL, command_line.TRAINING,
+                    command_line.CLUSTER, command_line.TOWERS)
+flags.adopt_module_key_flags(command_line)
+
+if __name__ == '__main__':  # First: bad flags and paths, a busy --train_dir.
+  command_line.parse(sys.argv, command_line.check_trainer_from_flags)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from cifar10_lib import devices
 devices.set_cpu_options()  # Before TensorFlow loads: it reads them once.
 
-from absl import flags
 from cifar10_lib import cli
 from cifar10_lib import download
 from cifar10_training import cluster
@@ -40,26 +48,20 @@ from cifar10_lib.cli import UserError
 
 FLAGS = flags.FLAGS
 
-options.define(options.DATA, options.DEVICES, options.MODEL, options.TRAINING,
-               options.CLUSTER)
-flags.adopt_module_key_flags(options)
-flags.DEFINE_integer('num_gpus', 1, 'How many GPUs (towers) to use.',
-                     lower_bound=1)
-
 
 def main(unused_argv):
   task = options.cluster_from_flags()
   if task is not None and task.job_name == 'ps':
     return cluster.run_ps(task)
-  download.prepare_data(FLAGS.data_dir, None, FLAGS.download, FLAGS.data_url)
-  devices, cpu_devices = towers.tower_devices(FLAGS.num_gpus)
-  deployment = (towers.on_devices(devices) if task is None
-                else task.deployment(devices))
+  tower_devices, cpu_devices = towers.tower_devices(FLAGS.num_gpus)
+  deployment = (towers.on_devices(tower_devices) if task is None
+                else task.deployment(tower_devices))
   plan = options.plan_from_flags(deployment.towers,
                                  deployment.workers_per_update)
   if task is not None and not task.sync and plan.recipe.lookahead:
     raise UserError('this recipe\'s lookahead needs synchronous updates, '
                     'one per global step: drop --nosync_replicas')
+  download.prepare_data(FLAGS.data_dir, None, FLAGS.download, FLAGS.data_url)
   config = options.training_session_config_from_flags(cpu_devices)
   loop_options = options.loop_options_from_flags()
   if task is None:

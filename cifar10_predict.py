@@ -29,15 +29,20 @@ import struct
 import sys
 import tempfile
 
-if __name__ == '__main__':  # First: a bad path stops here, at once.
-  from cifar10_lib import paths  # pylint: disable=g-import-not-at-top
-  paths.check_command_line(['checkpoint_dir', 'export_dir'])
+from absl import flags
+from cifar10_lib import command_line
+
+command_line.define(command_line.DATA, command_line.DEVICES,
+                    command_line.MODEL, command_line.PREDICT)
+flags.adopt_module_key_flags(command_line)
+
+if __name__ == '__main__':  # First: a bad flag or path stops here, at once.
+  command_line.parse(sys.argv, command_line.check_predict_from_flags)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from cifar10_lib import devices
 devices.set_cpu_options()  # Before TensorFlow loads: it reads them once.
 
-from absl import flags
 from cifar10_lib import cli
 import numpy as np
 import tensorflow as tf
@@ -54,12 +59,6 @@ from cifar10_lib.cli import UserError
 
 FLAGS = flags.FLAGS
 
-options.define(options.DATA, options.DEVICES, options.MODEL)
-flags.adopt_module_key_flags(options)
-flags.DEFINE_integer('top_k', 3, 'How many classes to print for each file.',
-                     lower_bound=1, upper_bound=cifar10_input.NUM_CLASSES)
-flags.DEFINE_string('export_dir', None, 'Write a SavedModel for serving into '
-                    'this new folder.')
 
 SIGNATURE_INPUT = 'images'
 
@@ -248,11 +247,16 @@ def main(argv):
   place = tf_config.from_environment()
   if place is not None:
     print(tf_config.describe(place, 'cifar10_predict.py'), flush=True)
+  model = options.model_from_flags()[0]
   paths = argv[1:]
   if not paths and not FLAGS.export_dir:
     raise UserError('give image files to classify, or --export_dir=DIR')
+  if FLAGS.top_k > cifar10_input.NUM_CLASSES:
+    raise UserError('--top_k=%d: there are %d classes; pass at most '
+                    '--top_k=%d' % (FLAGS.top_k, cifar10_input.NUM_CLASSES,
+                                    cifar10_input.NUM_CLASSES))
   failed = predict(FLAGS.checkpoint_dir, paths, FLAGS.top_k, FLAGS.export_dir,
-                   options.model_from_flags()[0], FLAGS.use_fp16,
+                   model, FLAGS.use_fp16,
                    options.session_config_from_flags())
   return cli.USER_ERROR_EXIT if failed else 0
 

@@ -20,15 +20,25 @@ cifar10_training/training.py's. From Python, without flags:
   train(plan, training.LoopOptions(train_dir, data_dir))
 """
 
-if __name__ == '__main__':  # First: bad paths, a busy --train_dir stop here.
-  from cifar10_lib import claims  # pylint: disable=g-import-not-at-top
-  claims.check_trainer_command_line()
+import sys
+
+from absl import flags
+from cifar10_lib import command_line
+
+command_line.define(command_line.DATA, command_line.DEVICES,
+                    command_line.MODEL, command_line.TRAINING,
+                    command_line.CLUSTER)
+flags.adopt_module_key_flags(command_line)
+
+if __name__ == '__main__':  # First: bad flags and paths, a busy --train_dir.
+  command_line.parse(
+      sys.argv, command_line.check_trainer_from_flags,
+      other_scripts_flags={'num_gpus': 'cifar10_multi_gpu_train.py'})
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from cifar10_lib import devices
 devices.set_cpu_options()  # Before TensorFlow loads: it reads them once.
 
-from absl import flags
 from cifar10_lib import cli
 from cifar10_lib import download
 from cifar10_training import options
@@ -37,10 +47,6 @@ from cifar10_training import training
 from cifar10_lib.cli import UserError
 
 FLAGS = flags.FLAGS
-
-options.define(options.DATA, options.DEVICES, options.MODEL, options.TRAINING,
-               options.CLUSTER)
-flags.adopt_module_key_flags(options)
 
 
 def train(plan, loop_options, config=None):
@@ -61,10 +67,11 @@ def main(unused_argv):
   if FLAGS.ps_hosts or FLAGS.worker_hosts or FLAGS.job_name:
     raise UserError('cluster flags are for cifar10_multi_gpu_train.py; '
                     'cifar10_train.py trains on one device')
+  plan = options.plan_from_flags()
   download.prepare_data(FLAGS.data_dir, None, FLAGS.download, FLAGS.data_url)
-  return train(options.plan_from_flags(), options.loop_options_from_flags(),
+  return train(plan, options.loop_options_from_flags(),
                options.training_session_config_from_flags())
 
 
 if __name__ == '__main__':
-  cli.run(main, other_scripts_flags={'num_gpus': 'cifar10_multi_gpu_train.py'})
+  cli.run(main)

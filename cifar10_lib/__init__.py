@@ -3,6 +3,8 @@ command line, checkpoints and summaries, and the data files.
 
   errors       the error a user can fix (UserError) and its one line
   paths        the path flags and their checks, run before TensorFlow
+  command_line every flag, declared once; absl's parse and the scripts'
+               first checks, before TensorFlow
   claims       one trainer per training folder, claimed before TensorFlow
   tf_config    a task's place, as cluster managers write it in TF_CONFIG
   watchdog     the line a task ends with when another stays unreachable
@@ -21,7 +23,7 @@ command line, checkpoints and summaries, and the data files.
   synthetic    small data sets in the official format, for tests and
                benchmarks
 
-The first five import no TensorFlow. Nothing here imports the data
+The modules down to devices import no TensorFlow. Nothing here imports the data
 pipeline (cifar10_input), the networks (cifar10, cifar10_models) or the
 loop (cifar10_training).
 """

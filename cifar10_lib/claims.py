@@ -2,9 +2,10 @@
 
 A second trainer started on a folder in use must stop before it writes
 anything, and soon: importing TensorFlow takes from 5 to 20 s on a small
-CPU, so the trainer scripts call `check_trainer_command_line` as their
-first act, with nothing but the standard library loaded. Its claim is the same
-one training takes later (`claim`), which then finds it held.
+CPU, so the trainer scripts claim it (`claim_existing`, through
+command_line.check_trainer_from_flags) as their first act, with no
+TensorFlow loaded. Its claim is the same one training takes later
+(`claim`), which then finds it held.
 
 This module imports nothing that imports TensorFlow.
 """
@@ -12,15 +13,9 @@ This module imports nothing that imports TensorFlow.
 import fcntl
 import os
 import socket
-import sys
 
-from cifar10_lib import paths
 from cifar10_lib.errors import fail
 from cifar10_lib.errors import UserError
-
-# The flags that make a process a task of a cluster, where only the chief
-# claims the folder, once it knows it is the chief.
-_CLUSTER_FLAGS = ('job_name', 'ps_hosts', 'worker_hosts')
 
 # The claims this process holds: folder -> its open descriptor, whose lock
 # lasts as long.
@@ -88,37 +83,13 @@ def _lock_holder(inode):
   return 'another process'
 
 
-def claim_from_command_line(argv=None, environ=None):
-  """Claims the --train_dir that `argv` (default: sys.argv) names, or the
-  default one, if it is an existing folder; or exits with the one line
-  `claim` gives.
-
-  Not on a cluster (its flags in `argv`, or TF_CONFIG in `environ`,
-  default: os.environ), and not for --help: there the folder is claimed,
-  if at all, once the flags are parsed. A missing folder is left for
-  training to create and claim.
-  """
-  argv = sys.argv if argv is None else argv
-  environ = os.environ if environ is None else environ
-  if (paths.named(argv, _CLUSTER_FLAGS + paths.HELP_FLAGS) or
-      environ.get('TF_CONFIG')):
-    return
-  directory = paths.flag_value(argv, 'train_dir')
+def claim_existing(directory):
+  """Claims `directory` if it is an existing folder (a missing one is left
+  for training to make and claim), or exits with the one line `claim`
+  gives."""
   if not os.path.isdir(directory):
     return
   try:
     claim(directory)
   except UserError as e:
     fail(str(e))
-
-
-def check_trainer_command_line(argv=None, environ=None):
-  """What a trainer script does first: checks --data_dir and --train_dir
-  (paths.check_command_line), then claims --train_dir
-  (claim_from_command_line); exits with one line at a problem."""
-  argv = sys.argv if argv is None else argv
-  paths.check_command_line(
-      ['data_dir', 'train_dir'], argv,
-      missing_ok=['data_dir'] if paths.boolean_flag(argv, 'download', True)
-      else [])
-  claim_from_command_line(argv, environ)

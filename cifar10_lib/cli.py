@@ -7,13 +7,13 @@ are raised as `UserError` anywhere in the code and printed here, once.
 """
 
 import logging
-import os
 import signal
 import sys
 
 from absl import app
 import tensorflow as tf
 
+from cifar10_lib import command_line
 from cifar10_lib.errors import exit_now
 from cifar10_lib.errors import fail
 from cifar10_lib.errors import USER_ERROR_EXIT  # noqa: F401 (cli.USER_ERROR_EXIT)
@@ -48,22 +48,11 @@ def op_error_line(error):
              type(error), OTHER_OP_ERROR_ADVICE))
 
 
-def _check_other_scripts_flags(argv, other_scripts_flags):
-  """Fails with one line if `argv` has a flag of another script.
-
-  absl would only say that the flag is unknown; this says whose it is.
-  """
-  for argument in argv[1:]:
-    name = argument.lstrip('-').split('=')[0]
-    if argument.startswith('--') and name in other_scripts_flags:
-      script = other_scripts_flags[name]
-      fail('--%s is a flag of %s, not of %s: run python %s %s with the '
-           'other flags' % (name, script, os.path.basename(argv[0]), script,
-                            argument))
-
-
-def run(main, takes_arguments=False, other_scripts_flags=None):
+def run(main, takes_arguments=False):
   """Runs `main` through absl, reporting any UserError as one line.
+
+  The flags are those command_line.parse read (it parses them now if the
+  script did not yet).
 
   A status from `main` of SIGNAL_EXIT_BASE or more (stopped by a signal,
   work saved) ends the process at once; so does Ctrl-C before `main` has
@@ -72,10 +61,7 @@ def run(main, takes_arguments=False, other_scripts_flags=None):
   Args:
     main: function taking absl's argv, as for `absl.app.run`.
     takes_arguments: whether the script takes arguments besides flags.
-    other_scripts_flags: {flag name: script} of flags that other scripts
-      take and users give this one by mistake.
   """
-  _check_other_scripts_flags(sys.argv, other_scripts_flags or {})
   # TensorFlow's Python logger repeats, through absl's handler too, what our
   # own lines say ("Restoring parameters from ...") and warns that the TF1
   # APIs this tutorial teaches are deprecated; keep only its errors.
@@ -97,4 +83,4 @@ def run(main, takes_arguments=False, other_scripts_flags=None):
     if status is not None and status >= SIGNAL_EXIT_BASE:
       exit_now(status)
     return status
-  app.run(guarded_main)
+  app.run(guarded_main, flags_parser=command_line.parsed_arguments)

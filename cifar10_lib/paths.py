@@ -4,8 +4,8 @@ Every path a script takes is of one of a few kinds: a folder it reads, a
 folder or file it writes, a new folder it makes. Each kind goes wrong in
 known ways (missing, a file where a folder should be, not writable, a full
 disk), and each way gets one line that names the flag, the path and what
-to do (PROBLEMS). The scripts call `check_command_line` first of all, with
-nothing but the standard library loaded, so the line comes at once rather
+to do (PROBLEMS). The scripts check their path flags first of all
+(command_line.py), with no TensorFlow loaded, so the line comes at once rather
 than after TensorFlow's 5-20 s start, and before anything is written.
 What is missing and can be made (an output folder, its parents) is left
 for the script to make: a run that stops on another error leaves nothing.
@@ -15,7 +15,6 @@ This module imports nothing that imports TensorFlow.
 
 import errno
 import os
-import sys
 
 from cifar10_lib.errors import fail
 from cifar10_lib.errors import UserError
@@ -69,9 +68,6 @@ PROBLEMS = {
             'full (%(free)s bytes free); free some space or pass another '
             '--%(flag)s',
 }
-
-# Flags that print help and do nothing else.
-HELP_FLAGS = ('help', 'helpfull', 'helpshort', 'helpxml', 'h', '?')
 
 
 def problem(kind, flag, path, **values):
@@ -135,77 +131,16 @@ def check(flag, path, missing_ok=False):
     raise problem('missing', flag, path)
 
 
-def flag_values(argv, name):
-  """The values absl would read for flag `name` in `argv`, in order.
-
-  absl takes --name=VALUE, -name=VALUE, and both with the value as the
-  next argument; parsing stops at a lone `--`.
-  """
-  values = []
-  args = list(argv[1:])
-  while args:
-    arg = args.pop(0)
-    if arg == '--':
-      break
-    key, equals, value = arg.lstrip('-').partition('=')
-    if not arg.startswith('-') or key != name:
-      continue
-    if equals:
-      values.append(value)
-    elif args:
-      values.append(args.pop(0))
-  return values
-
-
-def flag_value(argv, name):
-  """The value absl would give flag `name` (of PATH_FLAGS): the last one
-  in `argv`, or its default."""
-  return (flag_values(argv, name) or [PATH_FLAGS[name][1]])[-1]
-
-
-def boolean_flag(argv, name, default):
-  """The value absl would give boolean flag `name`: --name, --noname,
-  --name=true/false/1/0; the last wins."""
-  value = default
-  for arg in argv[1:]:
-    if arg == '--':
-      break
-    key, equals, text = arg.lstrip('-').partition('=')
-    if not arg.startswith('-'):
-      continue
-    if key == name:
-      value = text.lower() in ('true', 't', '1') if equals else True
-    elif key == 'no' + name and not equals:
-      value = False
-  return value
-
-
-def named(argv, names):
-  """Whether any flag of `names` appears in `argv`, with or without a
-  value."""
-  return any(arg.startswith('-') and
-             arg.lstrip('-').partition('=')[0] in names
-             for arg in argv[1:])
-
-
-def check_command_line(flags, argv=None, missing_ok=()):
-  """Checks the paths of `flags` (names of PATH_FLAGS) as `argv` (default:
-  sys.argv) gives them, or exits with the one line of the first problem.
-
-  Nothing is checked for --help and its kin. `missing_ok` names the flags
-  to check with missing_ok=True (see `check`).
-  """
-  argv = sys.argv if argv is None else argv
-  if named(argv, HELP_FLAGS):
+def check_flag(flag, path, missing_ok=False):
+  """Checks path flag `flag` (of PATH_FLAGS) with its value `path` as
+  `check` does, or exits with the one line of its problem; None (a flag
+  left unset) passes."""
+  if path is None:
     return
-  for flag in flags:
-    path = flag_value(argv, flag)
-    if path is None:
-      continue
-    try:
-      check(flag, path, flag in missing_ok)
-    except UserError as e:
-      fail(str(e))
-    except OSError as e:  # A path the system refuses to look at.
-      fail('%s %s cannot be used (%s): pass another --%s' %
-           (flag, path, os.strerror(e.errno or errno.EIO), flag))
+  try:
+    check(flag, path, missing_ok)
+  except UserError as e:
+    fail(str(e))
+  except OSError as e:  # A path the system refuses to look at.
+    fail('%s %s cannot be used (%s): pass another --%s' %
+         (flag, path, os.strerror(e.errno or errno.EIO), flag))

@@ -41,6 +41,16 @@ def project_sources():
   return sorted(paths)
 
 
+def env_without_tensorflow(tmp_path):
+  """An environment in which importing TensorFlow fails at once, for the
+  checks the scripts make before TensorFlow loads."""
+  poison = tmp_path.parent / (tmp_path.name + '_poison') / 'tensorflow'
+  poison.mkdir(parents=True)
+  (poison / '__init__.py').write_text(
+      'raise ImportError("TensorFlow was imported")\n')
+  return dict(os.environ, PYTHONPATH=str(poison.parent))
+
+
 def tree_snapshot(root):
   """Every path below `root`, with each file's size and modification time:
   what a refused run must leave as it was."""

@@ -21,7 +21,7 @@ import tensorflow as tf
 
 from cifar10_lib import paths
 from cifar10_lib.synthetic import make_data_dir
-from conftest import ROOT, run_script, tree_snapshot
+from conftest import ROOT, env_without_tensorflow, run_script, tree_snapshot
 
 # What each kind of path is given by the script that takes it, beside it:
 # (script, other flags that make the flag's meaning plain).
@@ -133,30 +133,21 @@ def _lay_out(tmp_path, way, kind):
       disk / 'out')
 
 
-def _without_tensorflow(tmp_path):
-  """An environment in which importing TensorFlow fails at once."""
-  poison = tmp_path.parent / (tmp_path.name + '_poison') / 'tensorflow'
-  poison.mkdir(parents=True)
-  (poison / '__init__.py').write_text(
-      'raise ImportError("TensorFlow was imported")\n')
-  return dict(os.environ, PYTHONPATH=str(poison.parent))
-
-
 @pytest.mark.parametrize('flag,script,extra,way', CASES)
 def test_a_path_flag_gone_wrong(tmp_path, mounts, flag, script, extra, way):
   del mounts  # (unmounts at the end)
   kind = paths.PATH_FLAGS[flag][0]
   path = str(_lay_out(tmp_path, way, kind))
-  # The other path flags point at harmless places of their own.
+  # The script's other path flags point at harmless places of their own.
   (tmp_path / 'other_checkpoint_dir').mkdir()
   others = ['--%s=%s' % (other, tmp_path / ('other_' + other))
             for other in ('train_dir', 'eval_dir', 'checkpoint_dir')
-            if other != flag]
+            if other != flag and script in [s for s, _ in SCRIPTS[other]]]
   before = tree_snapshot(tmp_path)
   result = subprocess.run(
       [sys.executable, os.path.join(ROOT, script), '--%s=%s' % (flag, path)] +
       others + extra, cwd=str(tmp_path), capture_output=True, text=True,
-      env=_without_tensorflow(tmp_path), timeout=60)
+      env=env_without_tensorflow(tmp_path), timeout=60)
   expected = EXPECTED[kind].get(way)
   if expected is None:
     assert 'TensorFlow was imported' in result.stderr, result.stderr
@@ -183,7 +174,7 @@ def test_download_into_a_read_only_data_dir_is_refused_first(tmp_path,
   result = subprocess.run(
       [sys.executable, os.path.join(ROOT, 'cifar10_train.py'),
        '--data_dir=' + data_dir, '--train_dir=%s' % (tmp_path / 'train')],
-      capture_output=True, text=True, env=_without_tensorflow(tmp_path),
+      capture_output=True, text=True, env=env_without_tensorflow(tmp_path),
       timeout=60)
   assert result.returncode == 2
   assert result.stderr == 'ERROR: %s\n' % (paths.PROBLEMS['read_only'] % dict(
@@ -198,17 +189,6 @@ def test_every_problem_is_in_the_readme():
   for kind, template in paths.PROBLEMS.items():
     line = template % dict(flag='FLAG', path='PATH', where='DIR', free='N')
     assert '`%s`' % line in readme, kind
-
-
-def test_flag_values_are_read_as_absl_reads_them():
-  argv = ['script', '--train_dir=/a', '-train_dir', '/b', '--train_dir_x=/c',
-          'train_dir=/d', '--', '--train_dir=/e']
-  assert paths.flag_values(argv, 'train_dir') == ['/a', '/b']
-  assert paths.flag_value(['script'], 'eval_dir') == '/tmp/cifar10_eval'
-  assert paths.boolean_flag(['s', '--nodownload'], 'download', True) is False
-  assert paths.boolean_flag(['s', '--download=false', '--download'],
-                            'download', False) is True
-  assert paths.boolean_flag(['s', '--run_once=0'], 'run_once', True) is False
 
 
 @pytest.mark.slow

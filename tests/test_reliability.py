@@ -25,7 +25,7 @@ import tensorflow as tf
 from cifar10_lib import checkpoints
 from cifar10_lib import claims
 import cifar10_models
-from conftest import ROOT
+from conftest import ROOT, env_without_tensorflow
 from test_scripts import (PRECISION_LINE, TRAIN_LINE, _assert_ok, _eval,
                           _one_line_error, _train)
 from test_zoo import _images, _training_graph
@@ -355,15 +355,6 @@ def test_second_trainer_on_a_folder_is_refused_until_the_first_dies(
   _assert_ok(_train(data_dir, train_dir, '--max_steps=3'))
 
 
-def _without_tensorflow(tmp_path):
-  """An environment in which importing TensorFlow fails at once."""
-  poison = tmp_path / 'poison' / 'tensorflow'
-  poison.mkdir(parents=True)
-  (poison / '__init__.py').write_text(
-      'raise ImportError("TensorFlow was imported")\n')
-  return dict(os.environ, PYTHONPATH=str(poison.parent))
-
-
 @pytest.mark.parametrize('script', ['cifar10_train.py',
                                     'cifar10_multi_gpu_train.py'])
 @pytest.mark.parametrize('form', ['--train_dir=%s', '--train_dir %s',
@@ -372,7 +363,7 @@ def test_a_busy_folder_is_refused_before_tensorflow_is_imported(
     tmp_path, script, form):
   train_dir = tmp_path / 'train dir é'  # a space and non-ASCII too
   train_dir.mkdir()
-  env = _without_tensorflow(tmp_path)
+  env = env_without_tensorflow(tmp_path)
   command = [sys.executable, os.path.join(ROOT, script)] + [
       arg.replace('%s', str(train_dir)) for arg in form.split(' ', 1)] + [
           '--max_steps=5']
@@ -391,20 +382,29 @@ def test_a_busy_folder_is_refused_before_tensorflow_is_imported(
   assert busy.stdout == '' and os.listdir(str(train_dir)) == []
 
 
-@pytest.mark.parametrize('argv,environ', [
-    (['--job_name=worker', '--train_dir=%s'], {}),
-    (['--train_dir=%s', '--helpfull'], {}),
-    (['--train_dir=%s'], {'TF_CONFIG': '{}'}),
+@pytest.mark.parametrize('flags,environ,says', [
+    (['--job_name=worker'], {}, 'TensorFlow was imported'),
+    (['--helpfull'], {}, '--train_dir: Directory where'),
+    ([], {'TF_CONFIG': '{}'}, 'TensorFlow was imported'),
 ])
-def test_a_cluster_task_or_help_leaves_the_folder_to_later(tmp_path, argv,
-                                                           environ):
-  fd = os.open(str(tmp_path), os.O_RDONLY)
+def test_a_cluster_task_or_help_leaves_the_folder_to_later(tmp_path, flags,
+                                                           environ, says):
+  """A task of a cluster claims the folder once it knows it is the chief;
+  --help claims nothing."""
+  train_dir = tmp_path / 'train'
+  train_dir.mkdir()
+  command = [sys.executable, os.path.join(ROOT, 'cifar10_train.py'),
+             '--train_dir=%s' % train_dir] + flags
+  fd = os.open(str(train_dir), os.O_RDONLY)
   try:
     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    claims.claim_from_command_line(
-        ['script'] + [a.replace('%s', str(tmp_path)) for a in argv], environ)
+    result = subprocess.run(
+        command, env=dict(env_without_tensorflow(tmp_path), **environ),
+        capture_output=True, text=True)
   finally:
     os.close(fd)
+  assert 'in use by another trainer' not in result.stderr
+  assert says in result.stdout + result.stderr
 
 
 def test_a_file_system_without_locks_is_one_line(tmp_path, monkeypatch):
