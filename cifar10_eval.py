@@ -80,7 +80,8 @@ class Settings(collections.namedtuple('Settings', [
     'checkpoint_dir', 'data_dir', 'eval_dir', 'eval_data', 'batch_size',
     'num_examples', 'run_once', 'eval_interval_secs', 'per_class',
     'results_file', 'model', 'use_fp16', 'tta', 'until_last_step'],
-    defaults=['test', EVAL_BATCH_SIZE, 10000, True, 300, True, None, None, False, True,
+    defaults=['test', EVAL_BATCH_SIZE, 10000, True, 300, True, None, None,
+              False, True,
               False])):
   """What an evaluation reads, writes and prints: the flags of the same
   names (model: --model, None to take the folder's). From Python an
@@ -150,7 +151,7 @@ def build_eval_graph(model, recipe, data_dir, eval_data='test', batch_size=128,
   """Builds the evaluation graph of `model` in the default graph.
 
   The network is built in inference mode (batch norm's moving statistics,
-  no dropout) on the recipe's evaluation view of the images, and on its
+  no dropout) on the recipe's evaluation preprocessing of the images, and on its
   test-time views too if it has them and `tta`.
 
   Returns:
@@ -159,7 +160,7 @@ def build_eval_graph(model, recipe, data_dir, eval_data='test', batch_size=128,
   tf.compat.v1.train.get_or_create_global_step()
   with tf.device('/cpu:0'):
     images, labels = cifar10_input.inputs(eval_data, data_dir, batch_size,
-                                          num_examples, recipe.view)
+                                          num_examples, recipe.preprocessing)
   # The tutorial's in_top_k(k=1) differs from the top-1 class only where
   # two logits are exactly equal; one prediction per example keeps the
   # per-class counts and the matrix adding up to the precision.

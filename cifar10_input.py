@@ -33,13 +33,15 @@ MAX_BRIGHTNESS_DELTA = 63
 CONTRAST_LOWER = 0.2
 CONTRAST_UPPER = 1.8
 
-# The views of the images a model can take (a recipe names one, VIEWS
-# below): the tutorial's, and the 32x32 ones of the model zoo.
-TUTORIAL_VIEW = 'tutorial'
-PADDED_CROP_VIEW = 'padded_crop'
-FLIP_VIEW = 'flip'
-# The padded-crop view: padding, and the training set's per-channel pixel
-# mean and standard deviation (R, G, B), which eval and predict apply too.
+# How the images are prepared for a model, in training and in eval (a
+# recipe names one of PREPROCESSING below): the tutorial's, and the 32x32
+# ones of the model zoo.
+TUTORIAL_PREPROCESSING = 'tutorial'
+PADDED_CROP_PREPROCESSING = 'padded_crop'
+FLIP_PREPROCESSING = 'flip'
+# The padded-crop preprocessing: padding, and the training set's
+# per-channel pixel mean and standard deviation (R, G, B), which eval and
+# predict apply too.
 PAD = 4
 CHANNEL_MEAN = (125.307, 122.950, 113.865)
 CHANNEL_STD = (62.993, 62.089, 66.705)
@@ -67,23 +69,23 @@ def _load(paths, python_version):
                     for i in range(paths.shape[0])], 0)
 
 
-def _from_memory(paths, picks, view, first_number=0):
-  """Batches made by `view(batch_number, images, labels, ids)` for `picks`.
+def _from_memory(paths, batch_records, make_batch, first_number=0):
+  """Batches made by `make_batch(batch_number, images, labels, ids)`.
 
-  Each element of `picks` (int64 [n]) says which records make a batch;
-  `view` gets them decoded, numbered from `first_number`, and transforms
-  them with whole-batch ops. The
-  records of `paths` are read once and kept in memory (150 MB for the
-  training files). The calls run in parallel in tf.data's threads and
-  whole batches are prefetched, so the training step does not wait for
-  them.
+  Each element of `batch_records` (int64 [n]) says which records make a
+  batch; `make_batch` gets them decoded, numbered from `first_number`, and
+  transforms them with whole-batch ops. The records of `paths` are read
+  once and kept in memory (150 MB for the training files). The calls run
+  in parallel in tf.data's threads and whole batches are prefetched, so
+  the training step does not wait for them.
   """
   python_version = records.is_python_batch(paths[0])
   table = tf.data.Dataset.from_tensors(tf.constant(paths)).map(
       _no_autograph(lambda p: _load(p, python_version))).cache()
-  pairs = tf.data.Dataset.zip((picks.enumerate(first_number), table.repeat()))
+  pairs = tf.data.Dataset.zip((batch_records.enumerate(first_number),
+                               table.repeat()))
   return pairs.map(
-      _no_autograph(lambda numbered, table: view(
+      _no_autograph(lambda numbered, table: make_batch(
           numbered[0], *records.split_records(tf.gather(table, numbered[1])),
           numbered[1])),
       num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
@@ -120,7 +122,8 @@ def distortion_params(seed, n):
 
 
 def distort_images(images, offsets, flips, deltas, factors):
-  """The training view of uint8 images [n, 32, 32, 3]: float32 [n, 24, 24, 3].
+  """The tutorial's training preprocessing of uint8 images [n, 32, 32, 3]:
+  float32 [n, 24, 24, 3].
 
   Crop, left-right flip, brightness and contrast make each epoch show the
   network new variants of the same pictures; per-image standardization
@@ -184,7 +187,7 @@ def padded_crop_params(seed, n, shift=PAD):
 
 
 def padded_crop_images(images, offsets, flips):
-  """The zoo's training view of uint8 images [n, 32, 32, 3].
+  """The zoo's training preprocessing of uint8 images [n, 32, 32, 3].
 
   Each image, padded with PAD black pixels on every side, is cropped back
   to 32x32 at `offsets` and flipped where `flips` says, then normalized.
@@ -195,14 +198,16 @@ def padded_crop_images(images, offsets, flips):
 
 
 def normalize(images):
-  """The padded-crop view's normalization: per channel, with the training
+  """The padded-crop preprocessing's normalization: per channel, with the
+  training
   set's mean and standard deviation, the same for every image."""
   return ((tf.cast(images, tf.float32) - tf.constant(CHANNEL_MEAN)) /
           tf.constant(CHANNEL_STD))
 
 
 def eval_image(image):
-  """The evaluation view of [..., 32, 32, 3] images: float32 [..., 24, 24, 3].
+  """The tutorial's evaluation preprocessing of [..., 32, 32, 3] images:
+  float32 [..., 24, 24, 3].
 
   The central crop and the standardization match what training shows the
   network, without the randomness.
@@ -213,12 +218,12 @@ def eval_image(image):
   return tf.image.per_image_standardization(image)
 
 
-# How a view orders the training records: a stream through a shuffle
+# How a preprocessing orders the training records: a stream through a shuffle
 # buffer (the tutorial's), or a permutation per epoch in whole batches, the
 # last partial batch dropped (airbench's).
 STREAM = 'stream'
 EPOCHS = 'epochs'
-# airbench's view: translation by up to this many pixels over a
+# airbench's preprocessing: translation by up to this many pixels over a
 # reflect-padded image, and the stream key of the fixed per-image flips.
 TRANSLATE = 2
 _FLIP_KEY = -1
@@ -226,7 +231,7 @@ _FLIP_KEY = -1
 
 class Batch(collections.namedtuple(
     'Batch', 'seed number epoch images ids size num_examples')):
-  """A training batch as a view's `train` gets it.
+  """A training batch as a preprocessing's `train` gets it.
 
   seed: the run's seed; number: the batch's number in the run (int64
   tensor); epoch: the epoch it belongs to (int64 tensor; the EPOCHS order
@@ -239,7 +244,8 @@ class Batch(collections.namedtuple(
     return tf.stack([tf.constant(self.seed, tf.int64), self.number])
 
 
-class View(collections.namedtuple('View', 'description size train eval order',
+class Preprocessing(collections.namedtuple(
+    'Preprocessing', 'description size train eval order',
                                   defaults=[STREAM])):
   """How a model sees the images, a recipe element any model can use.
 
@@ -248,7 +254,7 @@ class View(collections.namedtuple('View', 'description size train eval order',
     size: the height and width the network gets.
     train: train(batch) -> float32 training images from a Batch, a
       function of its seed and number (and ids, epoch) alone.
-    eval: eval(images) -> the float32 evaluation view of uint8 (or float)
+    eval: eval(images) -> the float32 evaluation form of uint8 (or float)
       images [..., 32, 32, 3]: eval, predict and the SavedModel apply it.
     order: STREAM or EPOCHS.
   """
@@ -274,7 +280,7 @@ def alternating_flips(batch):
 
 
 def _translate_and_flip_train(batch):
-  """airbench's training view: a random translation by up to TRANSLATE
+  """airbench's training preprocessing: a random translation by up to TRANSLATE
   pixels over the reflect-padded image, the alternating flip, then the
   per-channel normalization."""
   offsets = tf.random.stateless_uniform(
@@ -285,22 +291,22 @@ def _translate_and_flip_train(batch):
                                   records.ORIGINAL_IMAGE_SIZE))
 
 
-TRANSLATE_VIEW = 'translate_alternating_flip'
-VIEWS = {
-    TUTORIAL_VIEW: View(
+TRANSLATE_PREPROCESSING = 'translate_alternating_flip'
+PREPROCESSING = {
+    TUTORIAL_PREPROCESSING: Preprocessing(
         '24x24 (training: random crops, flips, brightness and contrast; '
         'eval: central crops), per-image standardization', IMAGE_SIZE,
         _tutorial_train, eval_image),
-    PADDED_CROP_VIEW: View(
+    PADDED_CROP_PREPROCESSING: Preprocessing(
         '32x32 (training: random crops of the image padded by 4 pixels, '
         'random flips; eval: whole), per-channel normalization',
         records.ORIGINAL_IMAGE_SIZE,
         functools.partial(_padded_crop_train, shift=PAD), normalize),
-    FLIP_VIEW: View(
+    FLIP_PREPROCESSING: Preprocessing(
         '32x32 (training: random flips; eval: whole), per-channel '
         'normalization', records.ORIGINAL_IMAGE_SIZE,
         functools.partial(_padded_crop_train, shift=0), normalize),
-    TRANSLATE_VIEW: View(
+    TRANSLATE_PREPROCESSING: Preprocessing(
         '32x32 (training: translations by up to 2 pixels over the '
         'reflect-padded image, alternating flips, whole epochs of whole '
         'batches; eval: whole), per-channel normalization',
@@ -309,10 +315,11 @@ VIEWS = {
 }
 
 
-def examples_per_epoch(view, num_examples, batch_size):
-  """The examples an epoch of `view` trains on: all of them, but for the
+def examples_per_epoch(preprocessing, num_examples, batch_size):
+  """The examples an epoch of `preprocessing` trains on: all of them, but for
+  the
   last partial batch, which the EPOCHS order drops."""
-  if VIEWS[view].order == EPOCHS:
+  if PREPROCESSING[preprocessing].order == EPOCHS:
     return num_examples // batch_size * batch_size
   return num_examples
 
@@ -331,8 +338,8 @@ def mirror_translate_views(images):
   shifted = [padded[:, :size, :size], padded[:, 2:, 2:]]
   views = []
   for weight, group in ((0.25, [images]), (0.125, shifted)):
-    for view in group:
-      views += [(weight, view), (weight, tf.reverse(view, [2]))]
+    for image in group:
+      views += [(weight, image), (weight, tf.reverse(image, [2]))]
   return views
 
 
@@ -352,21 +359,24 @@ def over_test_time_views(tta, images, network):
   return tf.tensordot(tf.constant(weights, tf.float32), per_view, 1)
 
 
-def view_size(view):
-  """The height and width of the images the view `view` gives the network."""
-  return VIEWS[view].size
+def preprocessed_size(preprocessing):
+  """The height and width of the images that `preprocessing` gives the
+  network."""
+  return PREPROCESSING[preprocessing].size
 
 
-def eval_view(images, view):
-  """The evaluation view `view` of [..., 32, 32, 3] images."""
-  return VIEWS[view].eval(images)
+def eval_preprocess(images, preprocessing):
+  """`preprocessing`'s evaluation form of [..., 32, 32, 3] images."""
+  return PREPROCESSING[preprocessing].eval(images)
 
 
-def train_dataset(data_dir, batch_size, seed=None, view=TUTORIAL_VIEW,
+def train_dataset(data_dir, batch_size, seed=None,
+                  preprocessing=TUTORIAL_PREPROCESSING,
                   first_batch=0):
   """The endless, shuffled, distorted training dataset of (images, labels).
 
-  `view` says which training view (VIEWS) the images are in.
+  `preprocessing` (a name in PREPROCESSING) says how the images are
+  prepared.
   `first_batch` (an int64 scalar, maybe a tensor) numbers the first batch:
   a run resumed at step N starts there, so that its order and distortions
   are new ones, a function of (seed, N), instead of a replay of the batches
@@ -381,18 +391,20 @@ def train_dataset(data_dir, batch_size, seed=None, view=TUTORIAL_VIEW,
     seed = new_seed()
   paths = records.data_files(data_dir)
   num_examples = records.num_examples_in(paths)
-  picks = _PICKS[VIEWS[view].order](num_examples, batch_size, seed,
-                                    first_batch)
+  order = PREPROCESSING[preprocessing].order
+  batch_records = _BATCH_ORDERS[order](num_examples, batch_size, seed,
+                                       first_batch)
 
   def distorted_batch(batch_number, images, labels, ids):
     epoch = (batch_number // (num_examples // batch_size)
-             if VIEWS[view].order == EPOCHS else None)
-    return VIEWS[view].train(Batch(seed, batch_number, epoch, images, ids,
+             if PREPROCESSING[preprocessing].order == EPOCHS else None)
+    return PREPROCESSING[preprocessing].train(Batch(
+        seed, batch_number, epoch, images, ids,
                                    batch_size, num_examples)), labels
-  return _from_memory(paths, picks, distorted_batch, first_batch)
+  return _from_memory(paths, batch_records, distorted_batch, first_batch)
 
 
-def _stream_picks(num_examples, batch_size, seed, first_batch):
+def _stream_batches(num_examples, batch_size, seed, first_batch):
   """The tutorial's order: a shuffle buffer of 40% of an epoch over the
   record numbers, endless; a run resumed at batch N shuffles anew."""
   buffer_size = int(num_examples * MIN_FRACTION_OF_EXAMPLES_IN_QUEUE)
@@ -403,7 +415,7 @@ def _stream_picks(num_examples, batch_size, seed, first_batch):
           batch_size, drop_remainder=True)
 
 
-def _epoch_picks(num_examples, batch_size, seed, first_batch):
+def _epoch_batches(num_examples, batch_size, seed, first_batch):
   """A permutation of the records per epoch, a function of (seed, epoch),
   in whole batches: a run resumed at batch N goes on with the very batches
   an uninterrupted run would have had."""
@@ -420,11 +432,11 @@ def _epoch_picks(num_examples, batch_size, seed, first_batch):
       epoch_batches).skip(first_batch % per_epoch)
 
 
-_PICKS = {STREAM: _stream_picks, EPOCHS: _epoch_picks}
+_BATCH_ORDERS = {STREAM: _stream_batches, EPOCHS: _epoch_batches}
 
 
 def eval_dataset(eval_data, data_dir, batch_size, num_examples=None,
-                 view=TUTORIAL_VIEW):
+                 preprocessing=TUTORIAL_PREPROCESSING):
   """One pass, in file order, over the evaluation images and labels.
 
   Every example comes exactly once; the last batch holds the remainder and is
@@ -435,7 +447,7 @@ def eval_dataset(eval_data, data_dir, batch_size, num_examples=None,
     data_dir: the folder that holds `cifar-10-batches-bin/`.
     batch_size: examples per batch.
     num_examples: how many examples to take from the start; None for all.
-    view: the evaluation view (VIEWS) of the images.
+    preprocessing: the evaluation preprocessing (PREPROCESSING) of the images.
 
   Raises:
     DataError: the files are bad, or there are fewer than `num_examples`.
@@ -449,10 +461,10 @@ def eval_dataset(eval_data, data_dir, batch_size, num_examples=None,
         '--num_examples=%d but %s holds only %d examples: pass '
         '--num_examples=%d or fewer' %
         (num_examples, eval_data, available, available))
-  picks = tf.data.Dataset.range(num_examples).batch(batch_size)
-  return _from_memory(paths, picks,
+  batch_records = tf.data.Dataset.range(num_examples).batch(batch_size)
+  return _from_memory(paths, batch_records,
                       lambda unused_number, images, labels, unused_ids: (
-                          eval_view(images, view), labels))
+                          eval_preprocess(images, preprocessing), labels))
 
 
 def distorted_inputs(data_dir, batch_size, seed=None):
@@ -466,14 +478,15 @@ def distorted_inputs(data_dir, batch_size, seed=None):
 
 
 def inputs(eval_data, data_dir, batch_size, num_examples=None,
-           view=TUTORIAL_VIEW):
+           preprocessing=TUTORIAL_PREPROCESSING):
   """Graph-mode evaluation input: images [<=batch, 24, 24, 3], labels.
 
-  (32x32 for the padded-crop view.)
+  (32x32 for the padded-crop preprocessing.)
 
   The tensors walk once through the data, then raise OutOfRangeError. The
   pass starts again in each new tf.compat.v1.Session.
   """
   iterator = tf.compat.v1.data.make_one_shot_iterator(
-      eval_dataset(eval_data, data_dir, batch_size, num_examples, view))
+      eval_dataset(eval_data, data_dir, batch_size, num_examples,
+                   preprocessing))
   return iterator.get_next()

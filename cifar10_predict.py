@@ -112,17 +112,18 @@ def check_size(path, data):
                     (path, size[0], size[1], MAX_IMAGE_PIXELS // 10 ** 6))
 
 
-def decode_image(data, view=cifar10_input.TUTORIAL_VIEW):
-  """One encoded image file to the evaluation view, float32 [24, 24, 3].
+def decode_image(data, preprocessing=cifar10_input.TUTORIAL_PREPROCESSING):
+  """One encoded image file, prepared as evaluation prepares images:
+  float32 [24, 24, 3].
 
   Any size and channel count becomes 32x32 RGB (alpha dropped, gray
   copied), like a CIFAR-10 picture, before the crop that eval applies;
-  32x32 for the zoo's view, which eval shows whole.
+  32x32 for the zoo's preprocessing, which eval shows whole.
   """
   image = tf.io.decode_image(data, channels=3, expand_animations=False)
   image = tf.image.resize(image, [records.ORIGINAL_IMAGE_SIZE] * 2,
                           antialias=True)
-  return cifar10_input.eval_view(image, view)
+  return cifar10_input.eval_preprocess(image, preprocessing)
 
 
 def build_classifier(model, recipe, use_fp16=False):
@@ -138,10 +139,11 @@ def build_classifier(model, recipe, use_fp16=False):
     signature's outputs.
   """
   encoded = tf.compat.v1.placeholder(tf.string, [None], name='encoded_images')
-  size = cifar10_input.view_size(recipe.view)
-  images = tf.map_fn(lambda data: decode_image(data, recipe.view), encoded,
-                     fn_output_signature=tf.TensorSpec(
-                         [size, size, records.IMAGE_DEPTH], tf.float32))
+  size = cifar10_input.preprocessed_size(recipe.preprocessing)
+  images = tf.map_fn(
+      lambda data: decode_image(data, recipe.preprocessing), encoded,
+      fn_output_signature=tf.TensorSpec([size, size, records.IMAGE_DEPTH],
+                                        tf.float32))
   probabilities = tf.nn.softmax(model.eval_logits(images, recipe, use_fp16),
                                 name='probabilities')
   names = tf.constant(cifar10_input.CLASS_NAMES)

@@ -5,7 +5,8 @@ Usage:
       [--model=tutorial] [--batch_size=N] [--bf16] [--start_step=0]
 
 Builds the single-device training graph of cifar10_train.py for --model
-(its recipe and view; real input pipeline; without --data_dir on synthetic
+(its recipe and preprocessing; real input pipeline; without --data_dir on
+synthetic
 records it writes), runs a few warm-up steps, then traces --steps plain
 steps and 3 steps that write summaries, and prints the mean time of each
 part of the graph: the layers (forward and gradient ops together), the
@@ -126,11 +127,12 @@ def trace(sess, fetches, steps, parts=None):
           (time.time() - start) * 1e3 / steps)
 
 
-def pipeline_cpu_ms(data_dir, batch_size, view, batches=200):
+def pipeline_cpu_ms(data_dir, batch_size, preprocessing, batches=200):
   """CPU milliseconds the training input pipeline spends per batch."""
   with tf.Graph().as_default():
     next_batch = tf.compat.v1.data.make_one_shot_iterator(
-        cifar10_input.train_dataset(data_dir, batch_size, 0, view)).get_next()
+        cifar10_input.train_dataset(data_dir, batch_size, 0,
+                                    preprocessing)).get_next()
     with tf.compat.v1.Session() as sess:
       for _ in range(20):
         sess.run(next_batch)
@@ -214,7 +216,7 @@ def main():
     with tf.Graph().as_default():
       tf.compat.v1.set_random_seed(0)
       global_step, start_input, next_batch = training.input_and_global_step(
-          data_dir, plan.batch_size, 0, plan.recipe.view)
+          data_dir, plan.batch_size, 0, plan.recipe.preprocessing)
       train_op, total_loss = towers.model_step(plan, towers.ONE_DEVICE,
                                                next_batch, global_step)
       summaries = tf.compat.v1.summary.merge_all()
@@ -241,7 +243,8 @@ def main():
         sess.run([train_op, total_loss])
         step_secs = _untraced_step_secs(sess, [train_op, total_loss],
                                         args.steps)
-    pipeline = pipeline_cpu_ms(data_dir, plan.batch_size, plan.recipe.view)
+    pipeline = pipeline_cpu_ms(data_dir, plan.batch_size,
+                               plan.recipe.preprocessing)
     gemm_config = tf.compat.v1.ConfigProto()
     if args.bf16:
       devices.use_bf16(gemm_config)

@@ -65,11 +65,12 @@ def main():
   model = cifar10_models.get(args.model)
   epochs = args.epochs or model.recipe.epochs or 256.0
   batch = model.recipe.batch_size
-  # The recipe counts its steps (a view of whole batches drops the last
+  # The recipe counts its steps (a preprocessing of whole batches drops the last
   # partial one); the trainer stops there, and so must the chunks.
   last_step = model.recipe._replace(epochs=epochs).steps(batch)
   steps_per_epoch = cifar10_input.examples_per_epoch(
-      model.recipe.view, cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN,
+      model.recipe.preprocessing,
+      cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN,
       batch) / batch
   chunk = max(1, int(round(args.eval_every_epochs * steps_per_epoch)))
   train_dir = args.train_dir or tempfile.mkdtemp(prefix='time_to_accuracy-')

@@ -5,7 +5,8 @@ command line, checkpoints and summaries, and the data files.
   paths        the path flags and their checks, run before TensorFlow
   command_line every flag, declared once; absl's parse and the scripts'
                first checks, before TensorFlow
-  claims       one trainer per training folder, claimed before TensorFlow
+  folder_lock  one trainer per training folder: its lock, taken before
+               TensorFlow
   tf_config    a task's place, as cluster managers write it in TF_CONFIG
   watchdog     the line a task ends with when another stays unreachable
   devices      how TensorFlow uses the machine: oneDNN on before TensorFlow

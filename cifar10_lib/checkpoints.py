@@ -16,7 +16,7 @@ Training runs for hours, and machines die at any moment. The rules here:
   wrote, as the tutorial did; a checkpoint deleted or set aside loses
   its `.index` first.
 
-One trainer per folder is claims.py's part.
+One trainer per folder is folder_lock.py's part.
 """
 
 import glob

@@ -20,7 +20,7 @@ import sys
 from absl import app
 from absl import flags
 
-from cifar10_lib import claims
+from cifar10_lib import folder_lock
 from cifar10_lib import paths
 from cifar10_lib.errors import fail
 
@@ -290,7 +290,7 @@ def check_trainer_from_flags(environ=None):
   _check_paths(['data_dir', 'train_dir'],
                ['data_dir'] if FLAGS.download else [])
   if not _on_a_cluster(os.environ if environ is None else environ):
-    claims.claim_existing(FLAGS.train_dir)
+    folder_lock.lock_existing(FLAGS.train_dir)
 
 
 def check_eval_from_flags():

@@ -1,7 +1,7 @@
 """The error a user can fix, and its exit status, without TensorFlow.
 
 cli.py prints a UserError raised anywhere as one line; this module holds
-the class apart so that what runs before TensorFlow is imported (claims.py)
+the class apart so that what runs before TensorFlow is imported (folder_lock.py)
 can raise and report it too.
 """
 

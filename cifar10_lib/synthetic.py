@@ -2,7 +2,7 @@
 
 Tests and benchmarks use them so that they need neither the real data set
 nor a network: a set whose class is each image's colour, which survives
-every distortion of every view, so a few steps of training learn it.
+every distortion of every preprocessing, so a few steps of training learn it.
 """
 
 import os

@@ -6,7 +6,7 @@ network included (tutorial.py, an entry like every other); adding a
 network is a function there, a line in MODELS and its parameter count in
 tests/test_zoo.py's table. Nothing in the training loop, eval or predict
 depends on which model it is: what a model does differently is said by its
-entry and its recipe's elements (view, optimizer, schedule, weight
+entry and its recipe's elements (preprocessing, optimizer, schedule, weight
 averages, weight decay).
 
 Which model a training folder holds, and its record, are model_file.py's;
@@ -54,7 +54,7 @@ class Model(collections.namedtuple(
     """Builds the network on `images`; returns float32 logits.
 
     Args:
-      images: float32 [batch, size, size, 3], the recipe's input view.
+      images: float32 [batch, size, size, 3], the recipe's input preprocessing.
       training: build the training behaviour (batch statistics, dropout).
       recipe: its weight decay is added to the loss terms (unless its
         optimizer applies it itself).
@@ -68,7 +68,8 @@ class Model(collections.namedtuple(
     return logits
 
   def eval_logits(self, images, recipe, use_fp16=False, tta=True):
-    """The inference network's logits on `images` (the recipe's eval view),
+    """The inference network's logits on `images` (in the recipe's eval
+    preprocessing),
     weighted over the recipe's test-time views if it has them and `tta`.
 
     The views go through the network as one batch; its variables are
@@ -97,7 +98,7 @@ MODELS = collections.OrderedDict((model.name, model) for model in [
     Model('baseline', simple.baseline, _zoo(0.05, epochs=10)),
     Model('lenet5', simple.lenet5,
           _zoo(0.01, epochs=10, weight_decay=0.0, optimizer='adam',
-               view=recipes.FLIP_VIEW)),
+               preprocessing=recipes.FLIP_PREPROCESSING)),
     Model('alexnet', alexnet.alexnet, _zoo(0.05, epochs=10)),
     Model('vgg16', vgg.vgg16,
           _zoo(0.1, epochs=10, weight_decay=1e-3, label_smoothing=0.1)),

@@ -20,6 +20,9 @@ from cifar10_models import recipe as recipes
 
 MODEL_FILE = 'model.json'
 
+# Recipe fields under the names that older folders recorded them with.
+RENAMED_FIELDS = {'view': 'preprocessing'}
+
 # How a wrong value is put right, by the use the folder is read for.
 _OTHER_FOLDER = {
     True: 'pass a new --train_dir to train another model',
@@ -48,6 +51,8 @@ def _parse(path, record):
   if not isinstance(fields, dict):
     raise _field_error(path, 'recipe', 'is %s; it must be an object' %
                        json.dumps(fields))
+  fields = {RENAMED_FIELDS.get(name, name): value
+            for name, value in fields.items()}
   for field in recipes.Recipe._fields[:-len(recipes.Recipe._field_defaults)]:
     if field not in fields:
       raise _field_error(path, 'recipe.' + field, 'is missing')

@@ -29,7 +29,7 @@ The zoo's recipes follow what the field converged on for CIFAR-10:
 
 airbench94 brings airbench94's own recipe (AIRBENCH94), made of elements
 here and in cifar10_input that any model can use: its SGD, the triangle
-schedule, the lookahead, the summed loss, its view and test-time views.
+schedule, the lookahead, the summed loss, its preprocessing and test-time views.
 """
 
 import collections
@@ -43,10 +43,10 @@ from cifar10_lib import summaries
 import cifar10_input
 from cifar10_models import layers
 
-# Views of the input (cifar10_input.VIEWS).
-TUTORIAL_VIEW = cifar10_input.TUTORIAL_VIEW
-PADDED_CROP_VIEW = cifar10_input.PADDED_CROP_VIEW
-FLIP_VIEW = cifar10_input.FLIP_VIEW
+# How the input is prepared (cifar10_input.PREPROCESSING).
+TUTORIAL_PREPROCESSING = cifar10_input.TUTORIAL_PREPROCESSING
+PADDED_CROP_PREPROCESSING = cifar10_input.PADDED_CROP_PREPROCESSING
+FLIP_PREPROCESSING = cifar10_input.FLIP_PREPROCESSING
 
 MOMENTUM = 0.9
 # airbench's optimizer and schedule (KellerJordan/cifar10-airbench,
@@ -71,16 +71,18 @@ WARMUP_FRACTION = 0.15
 
 
 class Recipe(collections.namedtuple('Recipe', [
-    'view', 'optimizer', 'schedule', 'learning_rate', 'warmup_fraction',
+    'preprocessing', 'optimizer', 'schedule', 'learning_rate',
+    'warmup_fraction',
     'epochs', 'weight_decay', 'batch_size', 'moving_average_decay',
     'label_smoothing', 'loss_reduction', 'lookahead', 'tta'],
                                     defaults=[0.0, 'mean', False, None])):
   """A training recipe.
 
   Attributes:
-    view: the input view (cifar10_input.VIEWS): TUTORIAL_VIEW (24x24
-      crops and the tutorial's distortions), PADDED_CROP_VIEW or FLIP_VIEW
-      (32x32).
+    preprocessing: how the input is prepared (cifar10_input.
+      PREPROCESSING): TUTORIAL_PREPROCESSING (24x24 crops and the
+      tutorial's distortions), PADDED_CROP_PREPROCESSING or
+      FLIP_PREPROCESSING (32x32).
     optimizer: a name in OPTIMIZERS: 'sgd', 'nesterov' (momentum
       MOMENTUM) or 'adam'.
     schedule: a name in SCHEDULES: 'tutorial' (cifar10.learning_rate) or
@@ -109,13 +111,14 @@ class Recipe(collections.namedtuple('Recipe', [
   def steps(self, examples_per_step):
     """Global steps that make `epochs` epochs, or None if it has none.
 
-    An epoch is the view's batches of batch_size (a view of whole batches
-    drops the last partial one), taken examples_per_step at a time.
+    An epoch is the preprocessing's batches of batch_size (one of whole
+    batches drops the last partial one), taken examples_per_step at a
+    time.
     """
     if self.epochs is None:
       return None
     examples = cifar10_input.examples_per_epoch(
-        self.view, cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN,
+        self.preprocessing, cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN,
         self.batch_size)
     return int(math.ceil(self.epochs * examples / examples_per_step))
 
@@ -125,7 +128,7 @@ class Recipe(collections.namedtuple('Recipe', [
 
 # The tutorial's recipe, from cifar10.py's constants.
 TUTORIAL = Recipe(
-    view=TUTORIAL_VIEW, optimizer='sgd', schedule='tutorial',
+    preprocessing=TUTORIAL_PREPROCESSING, optimizer='sgd', schedule='tutorial',
     learning_rate=cifar10.INITIAL_LEARNING_RATE, warmup_fraction=0.0,
     epochs=None, weight_decay=cifar10.WEIGHT_DECAY, batch_size=128,
     moving_average_decay=cifar10.MOVING_AVERAGE_DECAY)
@@ -137,7 +140,8 @@ TUTORIAL = Recipe(
 # the batch, the triangle schedule and the lookahead; eval reads the
 # weights (the lookahead's final copy) and batch norm's statistics.
 AIRBENCH94 = Recipe(
-    view=cifar10_input.TRANSLATE_VIEW, optimizer='airbench_sgd',
+    preprocessing=cifar10_input.TRANSLATE_PREPROCESSING,
+    optimizer='airbench_sgd',
     schedule='triangle', learning_rate=11.5, warmup_fraction=TRIANGLE_PEAK,
     epochs=9.9, weight_decay=0.0153, batch_size=1024,
     moving_average_decay=None, label_smoothing=0.2, loss_reduction='sum',
@@ -145,23 +149,24 @@ AIRBENCH94 = Recipe(
 
 
 def zoo_recipe(learning_rate, epochs, weight_decay=5e-4, optimizer='nesterov',
-               view=PADDED_CROP_VIEW, label_smoothing=0.0):
+               preprocessing=PADDED_CROP_PREPROCESSING, label_smoothing=0.0):
   """A recipe of the zoo's kind: 32x32 input, one-cycle schedule, batch 128.
 
   The warm-up takes WARMUP_FRACTION of the run, however long it is made.
   """
   return Recipe(
-      view=view, optimizer=optimizer, schedule='one_cycle',
+      preprocessing=preprocessing, optimizer=optimizer, schedule='one_cycle',
       learning_rate=learning_rate, warmup_fraction=WARMUP_FRACTION,
       epochs=epochs, weight_decay=weight_decay, batch_size=128,
       moving_average_decay=None, label_smoothing=label_smoothing)
 
 
-class Schedule(collections.namedtuple('Schedule', 'rate words')):
+class Schedule(collections.namedtuple('Schedule', 'rate describe')):
   """A learning-rate schedule, a recipe element any model can use.
 
   rate(recipe, global_step, examples_per_step) builds the rate (with its
-  'learning_rate' summary); words(recipe) says it in the run's first line.
+  'learning_rate' summary); describe(recipe) says it in the run's first
+  line.
   """
 
 
@@ -170,7 +175,7 @@ def _step_decay_rate(recipe, global_step, examples_per_step):
                                recipe.learning_rate)
 
 
-def _step_decay_words(recipe):
+def _step_decay_description(recipe):
   return '%g, x%g every %g epochs' % (recipe.learning_rate,
                                       cifar10.LEARNING_RATE_DECAY_FACTOR,
                                       cifar10.NUM_EPOCHS_PER_DECAY)
@@ -190,7 +195,7 @@ def _one_cycle_rate(recipe, global_step, examples_per_step):
   return lr
 
 
-def _one_cycle_words(recipe):
+def _one_cycle_description(recipe):
   return ('one-cycle: %g -> %g in %g epochs, then linearly to 0 at epoch %g' %
           (recipe.learning_rate * WARMUP_START, recipe.learning_rate,
            recipe.warmup_epochs(), recipe.epochs))
@@ -212,7 +217,7 @@ def _triangle_rate(recipe, global_step, examples_per_step):
   return lr
 
 
-def _triangle_words(recipe):
+def _triangle_description(recipe):
   return ('%g x (%g -> 1 at %g%% of the steps -> %g, linearly)' %
           (recipe.learning_rate, TRIANGLE_START,
            100 * recipe.warmup_fraction, TRIANGLE_END))
@@ -221,9 +226,9 @@ def _triangle_words(recipe):
 # Recipe.schedule names one of these: the tutorial's step decay
 # (cifar10.learning_rate), the zoo's one-cycle, airbench's triangle.
 SCHEDULES = {
-    'tutorial': Schedule(_step_decay_rate, _step_decay_words),
-    'one_cycle': Schedule(_one_cycle_rate, _one_cycle_words),
-    'triangle': Schedule(_triangle_rate, _triangle_words),
+    'tutorial': Schedule(_step_decay_rate, _step_decay_description),
+    'one_cycle': Schedule(_one_cycle_rate, _one_cycle_description),
+    'triangle': Schedule(_triangle_rate, _triangle_description),
 }
 
 
@@ -250,7 +255,7 @@ class AirbenchSGD(tf.compat.v1.train.MomentumOptimizer):
         AIRBENCH_MOMENTUM, use_nesterov=True)
     self._decay = recipe.weight_decay * recipe.batch_size / recipe.learning_rate
     examples = cifar10_input.examples_per_epoch(
-        recipe.view, cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN,
+        recipe.preprocessing, cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN,
         recipe.batch_size)
     self._epoch = tf.math.floordiv(
         tf.cast(global_step, tf.int64) * examples_per_step, examples)
@@ -279,12 +284,12 @@ class AirbenchSGD(tf.compat.v1.train.MomentumOptimizer):
                    lambda: tf.group(apply(grad, var)), tf.no_op)
 
 
-class Optimizer(collections.namedtuple('Optimizer', 'make words decays',
+class Optimizer(collections.namedtuple('Optimizer', 'make description decays',
                                        defaults=[False])):
   """An optimizer, a recipe element.
 
   make(learning_rate, recipe, global_step, examples_per_step) -> a TF1
-  optimizer; words: what the run's first line calls it; decays: whether
+  optimizer; description: what the run's first line calls it; decays: whether
   it applies the recipe's weight decay itself (else the model's loss
   carries it).
   """
@@ -321,7 +326,7 @@ def _one_of(names):
 # What each field of a Recipe may hold, as a hand-edited model.json is
 # checked: (test of the value, what it must be in words).
 FIELD_RULES = {
-    'view': _one_of(cifar10_input.VIEWS),
+    'preprocessing': _one_of(cifar10_input.PREPROCESSING),
     'optimizer': _one_of(OPTIMIZERS),
     'schedule': _one_of(SCHEDULES),
     'learning_rate': (lambda v: _is_number(v) and v > 0, 'a number above 0'),
@@ -351,10 +356,10 @@ def field_problem(name, value):
   """What is wrong with `value` as the recipe field `name`, or None."""
   if name not in FIELD_RULES:
     return 'is not a field of a recipe (%s are)' % ', '.join(Recipe._fields)
-  test, words = FIELD_RULES[name]
+  test, expected = FIELD_RULES[name]
   if test(value):
     return None
-  return 'is %s; it must be %s' % (json.dumps(value), words)
+  return 'is %s; it must be %s' % (json.dumps(value), expected)
 
 
 def learning_rate(recipe, global_step, examples_per_step):
@@ -429,6 +434,6 @@ def describe(recipe, decay):
   if recipe.lookahead:
     smoothing += ('; lookahead every %d steps' % LOOKAHEAD_PERIOD)
   return 'input %s; %s; learning rate %s; weight decay %s%s; %s' % (
-      cifar10_input.VIEWS[recipe.view].description,
-      OPTIMIZERS[recipe.optimizer].words,
-      SCHEDULES[recipe.schedule].words(recipe), decay, smoothing, averages)
+      cifar10_input.PREPROCESSING[recipe.preprocessing].description,
+      OPTIMIZERS[recipe.optimizer].description,
+      SCHEDULES[recipe.schedule].describe(recipe), decay, smoothing, averages)

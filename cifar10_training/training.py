@@ -28,7 +28,7 @@ import cifar10_input
 from cifar10_models import layers
 from cifar10_models import model_file
 from cifar10_lib import checkpoints
-from cifar10_lib import claims
+from cifar10_lib import folder_lock
 from cifar10_lib import cli
 from cifar10_lib import records
 from cifar10_training import towers
@@ -183,7 +183,7 @@ def _prepare_train_dir(train_dir):
     raise UserError('train_dir %s is a file, not a folder: pass '
                     '--train_dir=DIR' % train_dir)
   os.makedirs(train_dir, exist_ok=True)
-  claims.claim(train_dir)
+  folder_lock.lock(train_dir)
 
 
 def _restore_or_initialize(sess, saver, var_map, init_op, global_step,
@@ -252,7 +252,7 @@ def run_training(plan, deployment, config, options, role=None, target=''):
     # Workers of a cluster each get their own order and distortions.
     global_step, start_input, next_batch = input_and_global_step(
         options.data_dir, plan.batch_size, seed + role.task_index,
-        plan.recipe.view)
+        plan.recipe.preprocessing)
     train_op, total_loss = towers.model_step(plan, deployment, next_batch,
                                              global_step)
     with tf.control_dependencies([train_op]):
@@ -311,7 +311,7 @@ def _end_line(step, options):
 
 
 def input_and_global_step(data_dir, batch_size, seed,
-                          view=cifar10_input.TUTORIAL_VIEW):
+                          preprocessing=cifar10_input.TUTORIAL_PREPROCESSING):
   """The global step and the training input, both on the CPU.
 
   On a GPU machine the placer would be free to put them on a GPU: the
@@ -331,7 +331,7 @@ def input_and_global_step(data_dir, batch_size, seed,
     first_batch = tf.compat.v1.placeholder_with_default(
         tf.constant(0, tf.int64), [], name='first_batch')
     iterator = tf.compat.v1.data.make_initializable_iterator(
-        cifar10_input.train_dataset(data_dir, batch_size, seed, view,
+        cifar10_input.train_dataset(data_dir, batch_size, seed, preprocessing,
                                     first_batch))
   batches_per_step = []
 

@@ -95,8 +95,8 @@ def test_alternating_flips_mirror_each_image_once_in_two_epochs():
 
 
 def test_each_epoch_shows_every_image_once_in_whole_batches():
-  picks = cifar10_input._epoch_picks(25, 4, 3, 0)  # pylint: disable=protected-access
-  batches = list(picks.take(12).as_numpy_iterator())
+  batches = list(cifar10_input._epoch_batches(  # pylint: disable=protected-access
+      25, 4, 3, 0).take(12).as_numpy_iterator())
   epochs = [np.concatenate(batches[i:i + 6]) for i in (0, 6)]
   for epoch in epochs:  # 6 whole batches of 4; one image left out.
     assert len(set(epoch)) == 24 and set(epoch) <= set(range(25))
@@ -310,9 +310,10 @@ def test_eval_predict_and_the_saved_model_give_the_same_probabilities(
   model, recipe = model_file.resolve(train_dir)
   checkpoint = tf.train.latest_checkpoint(train_dir)
   with tf.Graph().as_default():
-    view = cifar10_input.eval_view(tf.constant(picture), recipe.view)
-    plain = model.logits(view, False, recipe)
-    logits = model.eval_logits(view, recipe)
+    images = cifar10_input.eval_preprocess(tf.constant(picture),
+                                           recipe.preprocessing)
+    plain = model.logits(images, False, recipe)
+    logits = model.eval_logits(images, recipe)
     with tf.compat.v1.Session() as sess:
       tf.compat.v1.train.Saver().restore(sess, checkpoint)
       from_eval, from_plain = sess.run([tf.nn.softmax(logits),

@@ -21,7 +21,7 @@ LAYERS = {
     'cifar10_lib': BASE,
     'cifar10_lib.errors': BASE,
     'cifar10_lib.paths': BASE,
-    'cifar10_lib.claims': BASE,
+    'cifar10_lib.folder_lock': BASE,
     'cifar10_lib.tf_config': BASE,
     'cifar10_lib.watchdog': BASE,
     'cifar10_lib.devices': BASE,

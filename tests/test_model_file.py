@@ -18,7 +18,7 @@ AIRBENCH = cifar10_models.get('airbench94')
 # of the right type.
 WRONG = {
     'model': (7, 'resnet21'),
-    'recipe.view': (3, 'no_such_view'),
+    'recipe.preprocessing': (3, 'no_such_preprocessing'),
     'recipe.optimizer': (None, 'sgd2'),
     'recipe.schedule': ([], 'cosine'),
     'recipe.learning_rate': ('0.1', -0.1),
@@ -87,6 +87,13 @@ def test_a_record_of_another_shape_is_named(tmp_path, record, says):
   _write(str(tmp_path), record)
   with pytest.raises(UserError, match=says):
     model_file.read(str(tmp_path))
+
+
+def test_a_field_under_its_older_name_is_read(tmp_path):
+  record = _record()
+  record['recipe']['view'] = record['recipe'].pop('preprocessing')
+  _write(str(tmp_path), record)
+  assert model_file.read(str(tmp_path))[1] == AIRBENCH.recipe
 
 
 def test_a_missing_recipe_field_is_named(tmp_path):

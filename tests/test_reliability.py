@@ -23,7 +23,7 @@ import pytest
 import tensorflow as tf
 
 from cifar10_lib import checkpoints
-from cifar10_lib import claims
+from cifar10_lib import folder_lock
 import cifar10_models
 from conftest import ROOT, env_without_tensorflow
 from test_scripts import (PRECISION_LINE, TRAIN_LINE, _assert_ok, _eval,
@@ -413,15 +413,15 @@ def test_a_file_system_without_locks_is_one_line(tmp_path, monkeypatch):
   def no_locks(unused_fd, unused_operation):
     raise OSError(errno.ENOLCK, os.strerror(errno.ENOLCK))
   monkeypatch.setattr(fcntl, 'flock', no_locks)
-  with pytest.raises(claims.UserError, match=(
+  with pytest.raises(folder_lock.UserError, match=(
       r'^train_dir %s is on a file system that cannot lock it \(No locks '
       r'available\): training needs one with locks and atomic renames' %
       re.escape(str(tmp_path)))):
-    claims.claim(str(tmp_path))
+    folder_lock.lock(str(tmp_path))
   assert os.listdir(str(tmp_path)) == []
 
 
 def test_a_claim_is_kept_once_per_process_and_writes_nothing(tmp_path):
-  claims.claim(str(tmp_path))
-  claims.claim(str(tmp_path / '.'))  # no conflict with itself
+  folder_lock.lock(str(tmp_path))
+  folder_lock.lock(str(tmp_path / '.'))  # no conflict with itself
   assert os.listdir(str(tmp_path)) == []

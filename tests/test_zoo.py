@@ -33,7 +33,7 @@ BATCH = 4
 
 
 def _images(model, n=BATCH, seed=0):
-  size = cifar10_input.view_size(model.recipe.view)
+  size = cifar10_input.preprocessed_size(model.recipe.preprocessing)
   return np.random.RandomState(seed).normal(
       size=(n, size, size, 3)).astype(np.float32)
 
@@ -299,7 +299,7 @@ def test_tutorial_checkpoints_without_a_record_refuse_a_zoo_model(
 
 
 def _numpy_padded_crop(images, offsets, flips):
-  """The padded-crop view, one image at a time, in numpy."""
+  """The padded-crop preprocessing, one image at a time, in numpy."""
   pad = cifar10_input.PAD
   out = []
   for image, (row, column), flip in zip(images, offsets, flips):
@@ -326,10 +326,11 @@ def test_zoo_training_views_crop_the_padded_image_and_flip(shift):
   pad = cifar10_input.PAD
   assert set(offsets.ravel()) == set(range(pad - shift, pad + shift + 1))
   assert 16 < flips.sum() < 48
-  # Eval's view is the normalization alone, the same for every image.
+  # Eval's preprocessing is the normalization alone, the same for every
+  # image.
   np.testing.assert_allclose(
-      cifar10_input.eval_view(tf.constant(images),
-                              cifar10_input.PADDED_CROP_VIEW).numpy(),
+      cifar10_input.eval_preprocess(tf.constant(images),
+                              cifar10_input.PADDED_CROP_PREPROCESSING).numpy(),
       _numpy_padded_crop(images, np.full([64, 2], pad), [False] * 64),
       rtol=1e-5, atol=1e-5)
 

@@ -1,11 +1,11 @@
-"""One trainer per training folder, claimed before TensorFlow loads.
+"""One trainer per training folder: its lock, taken before TensorFlow loads.
 
 A second trainer started on a folder in use must stop before it writes
 anything, and soon: importing TensorFlow takes from 5 to 20 s on a small
-CPU, so the trainer scripts claim it (`claim_existing`, through
+CPU, so the trainer scripts lock it (`lock_existing`, through
 command_line.check_trainer_from_flags) as their first act, with no
-TensorFlow loaded. Its claim is the same one training takes later
-(`claim`), which then finds it held.
+TensorFlow loaded. It is the same lock training takes later (`lock`),
+which then finds it held.
 
 This module imports nothing that imports TensorFlow.
 """
@@ -17,17 +17,17 @@ import socket
 from cifar10_lib.errors import fail
 from cifar10_lib.errors import UserError
 
-# The claims this process holds: folder -> its open descriptor, whose lock
-# lasts as long.
-_claims = {}
+# The folders this process holds locked: folder -> its open descriptor,
+# whose lock lasts as long.
+_locks = {}
 
 
-def claim(directory):
-  """Claims the training folder `directory` for this process, or fails.
+def lock(directory):
+  """Locks the training folder `directory` for this process, or fails.
 
   An exclusive lock (flock) on the folder itself: no file is written, and
   the kernel drops the lock when the process ends, however it ends (kill -9
-  included), so a crash never leaves a stale claim behind. Claiming twice
+  included), so a crash never leaves a stale lock behind. Locking twice
   in one process is a no-op.
 
   Raises:
@@ -35,7 +35,7 @@ def claim(directory):
       /proc tells, or its file system has no locks; nothing was changed.
   """
   path = os.path.realpath(directory)
-  if path in _claims:
+  if path in _locks:
     return
   try:
     fd = os.open(path, os.O_RDONLY)
@@ -57,7 +57,7 @@ def claim(directory):
                     '(a local disk, NFS, a Kubernetes persistent volume); '
                     'pass another --train_dir' %
                     (directory, os.strerror(e.errno)))
-  _claims[path] = fd
+  _locks[path] = fd
 
 
 def _lock_holder(inode):
@@ -83,13 +83,13 @@ def _lock_holder(inode):
   return 'another process'
 
 
-def claim_existing(directory):
-  """Claims `directory` if it is an existing folder (a missing one is left
-  for training to make and claim), or exits with the one line `claim`
+def lock_existing(directory):
+  """Locks `directory` if it is an existing folder (a missing one is left
+  for training to make and lock), or exits with the one line `lock`
   gives."""
   if not os.path.isdir(directory):
     return
   try:
-    claim(directory)
+    lock(directory)
   except UserError as e:
     fail(str(e))
