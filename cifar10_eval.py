@@ -50,6 +50,7 @@ import cifar10_input
 from cifar10_models import model_file
 from cifar10_lib import checkpoints
 from cifar10_lib import download
+from cifar10_lib import errors
 from cifar10_lib import figures
 from cifar10_lib import records
 from cifar10_lib import tf_config
@@ -59,6 +60,9 @@ FLAGS = flags.FLAGS
 
 # Examples per evaluation step unless --batch_size says (the tutorial's).
 EVAL_BATCH_SIZE = 128
+# The shortest wait between two looks for a new checkpoint: with
+# --eval_interval_secs=0 the watch would keep a core busy.
+MIN_INTERVAL_SECS = 1
 
 PRECISION_TAG = 'Precision @ 1'
 # With test-time views, PRECISION_TAG is theirs; the plain view's is this.
@@ -368,9 +372,10 @@ def run_eval(settings, config=None):
     config: the session's tf.compat.v1.ConfigProto; by default
       devices.session_config's.
   """
+  _check_settings(settings)
+  interval_secs = max(settings.eval_interval_secs, MIN_INTERVAL_SECS)
   if not settings.run_once:
-    _wait_for_a_checkpoint(settings.checkpoint_dir,
-                           settings.eval_interval_secs)
+    _wait_for_a_checkpoint(settings.checkpoint_dir, interval_secs)
   model, recipe = model_file.resolve(settings.checkpoint_dir, settings.model,
                                      settings.use_fp16)
   config = config or devices.session_config()
@@ -396,8 +401,14 @@ def run_eval(settings, config=None):
           break
       if settings.run_once:
         break
-      time.sleep(settings.eval_interval_secs)
+      time.sleep(interval_secs)
     writer.close()  # (the loop ends only after evaluating)
+
+
+def _check_settings(settings):
+  """Raises UserError for counts that make no evaluation."""
+  for name in ('batch_size', 'num_examples'):
+    errors.check_count(name, getattr(settings, name))
 
 
 def _wait_for_a_checkpoint(directory, interval_secs):

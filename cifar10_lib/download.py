@@ -41,6 +41,7 @@ def prepare_data(data_dir, eval_data=None, download=True, url=None):
     download: whether to fetch the data set when it is missing.
     url: where to fetch it from; DATA_URL if None.
   """
+  records.check_not_a_batches_folder(data_dir)
   if download:
     maybe_download_and_extract(data_dir, url)
   records.data_files(data_dir, eval_data)

@@ -1,8 +1,8 @@
 """The error a user can fix, and its exit status, without TensorFlow.
 
 cli.py prints a UserError raised anywhere as one line; this module holds
-the class apart so that what runs before TensorFlow is imported (folder_lock.py)
-can raise and report it too.
+the class apart so that what runs before TensorFlow is imported
+(folder_lock.py) can raise and report it too.
 """
 
 import os
@@ -17,6 +17,15 @@ class UserError(Exception):
 
   The message should say what is wrong and what to do about it.
   """
+
+
+def check_count(name, value):
+  """Raises UserError unless `value`, the Python argument `name` (the flag
+  --name), is a whole number of at least 1: the flag's own check, for
+  callers from Python."""
+  if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    raise UserError('%s=%r: it must be a whole number of at least 1 (--%s)'
+                    % (name, value, name))
 
 
 def fail(message):

@@ -200,6 +200,18 @@ def read_python_batch(path):
   return load_python_batch(path) if records is None else records
 
 
+def check_not_a_batches_folder(data_dir):
+  """Raises DataError if `data_dir` is itself a folder of batches (what
+  extracting the archive made), not the folder that holds it: a download
+  into it would fetch the data set again."""
+  names = set(os.listdir(data_dir)) if os.path.isdir(data_dir) else set()
+  if names & set(TRAIN_FILES + TEST_FILES + PYTHON_TRAIN_FILES +
+                 PYTHON_TEST_FILES):
+    raise DataError('data_dir %s holds the batch files themselves: pass its '
+                    'parent, --data_dir=%s' %
+                    (data_dir, os.path.dirname(os.path.abspath(data_dir))))
+
+
 def data_files(data_dir, eval_data=None):
   """Returns the checked paths of the files to read.
 

@@ -87,20 +87,24 @@ def cluster_from_flags():
   """The cluster.Cluster the flags or TF_CONFIG describe; None: one machine.
 
   Raises:
-    UserError: the flags or TF_CONFIG are incomplete, or TF_CONFIG makes
-      this task one that does not train (the evaluator).
+    UserError: the flags or TF_CONFIG are incomplete, both are given, or
+      TF_CONFIG makes this task one that does not train (the evaluator).
   """
   kwargs = dict(sync=FLAGS.sync_replicas,
                 worker_warning_secs=FLAGS.worker_warning_secs,
                 timeout_secs=FLAGS.cluster_timeout_secs)
+  place = tf_config.from_environment()
   if FLAGS.ps_hosts or FLAGS.worker_hosts or FLAGS.job_name:
+    if place is not None:
+      raise UserError('both %s and --ps_hosts, --worker_hosts or --job_name '
+                      'describe the cluster: unset %s, or leave the flags '
+                      'out' % (tf_config.VARIABLE, tf_config.VARIABLE))
     if not FLAGS.job_name:
       raise UserError('--job_name=ps or --job_name=worker is needed with '
                       '--ps_hosts and --worker_hosts')
     return cluster.Cluster.from_host_lists(
         FLAGS.ps_hosts, FLAGS.worker_hosts, FLAGS.job_name, FLAGS.task_index,
         **kwargs)
-  place = tf_config.from_environment()
   if place is None:
     return None
   if place.job_name == tf_config.EVALUATOR:

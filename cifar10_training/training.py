@@ -30,6 +30,7 @@ from cifar10_models import model_file
 from cifar10_lib import checkpoints
 from cifar10_lib import folder_lock
 from cifar10_lib import cli
+from cifar10_lib import errors
 from cifar10_lib import records
 from cifar10_training import towers
 from cifar10_lib.cli import UserError
@@ -74,6 +75,10 @@ def make_plan(train_dir, name=None, overrides=None, use_fp16=False,
   Raises:
     UserError: as model_file.resolve.
   """
+  for argument, value in (('batch_size', batch_size),
+                          ('max_steps', max_steps)):
+    if value is not None:
+      errors.check_count(argument, value)
   model, recipe = model_file.resolve(train_dir, name, use_fp16, overrides,
                                      training=True)
   if batch_size is not None:
@@ -177,6 +182,16 @@ class _CheckpointSchedule(object):
     return self._last_step == step
 
 
+def _check_batch_fits(batch_size, data_dir):
+  """Raises UserError, before anything is written, if one batch needs more
+  examples than the training files of `data_dir` hold."""
+  examples = records.num_examples_in(records.data_files(data_dir))
+  if batch_size > examples:
+    raise UserError('--batch_size=%d is more than the %d training examples '
+                    'in %s: pass at most --batch_size=%d' %
+                    (batch_size, examples, data_dir, examples))
+
+
 def _prepare_train_dir(train_dir):
   """Creates `train_dir` if need be and claims it for this trainer."""
   if os.path.exists(train_dir) and not os.path.isdir(train_dir):
@@ -241,6 +256,7 @@ def run_training(plan, deployment, config, options, role=None, target=''):
   role = role or LocalRole()
   # Examples one step of this process trains on, for examples/sec.
   examples_per_step = plan.batch_size * deployment.towers
+  _check_batch_fits(plan.batch_size, options.data_dir)
   if role.is_chief:
     _prepare_train_dir(options.train_dir)
   print('Training %s for %d steps of %d examples; %s.' %
@@ -296,18 +312,20 @@ def run_training(plan, deployment, config, options, role=None, target=''):
           flush=True)
     return cli.SIGNAL_EXIT_BASE + stop.signum
   if role.is_chief:
-    print(_end_line(step, options), flush=True)
+    print(_end_line(step, options, plan.use_fp16), flush=True)
   return 0
 
 
-def _end_line(step, options):
+def _end_line(step, options, use_fp16):
   """The last line of a run that reached its last step: where its newest
-  checkpoint is and how to evaluate it."""
+  checkpoint is and how to evaluate it (with --use_fp16 if it trained so:
+  its checkpoints hold float16 variables)."""
   return ('Done: reached step %d, the last of this run; newest checkpoint: '
           '%s. Evaluate it with: python cifar10_eval.py --data_dir=%s '
-          '--checkpoint_dir=%s --run_once' %
+          '--checkpoint_dir=%s --run_once%s' %
           (step, checkpoints.latest(options.train_dir),
-           shlex.quote(options.data_dir), shlex.quote(options.train_dir)))
+           shlex.quote(options.data_dir), shlex.quote(options.train_dir),
+           ' --use_fp16' if use_fp16 else ''))
 
 
 def input_and_global_step(data_dir, batch_size, seed,

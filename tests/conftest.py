@@ -168,8 +168,9 @@ def data_dir(tmp_path):
   return make_data_dir(tmp_path / 'data')
 
 
-def run_script(script, *flags, timeout=300):
-  """Runs one of the repository's scripts; returns the CompletedProcess."""
+def run_script(script, *flags, timeout=300, env=None):
+  """Runs one of the repository's scripts; returns the CompletedProcess.
+  `env`: its environment, by default this process's."""
   return subprocess.run(
       [sys.executable, os.path.join(ROOT, script)] + list(flags),
-      cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+      cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=env)
