@@ -24,7 +24,7 @@ command line, checkpoints and summaries, and the data files.
   synthetic    small data sets in the official format, for tests and
                benchmarks
 
-The modules down to devices import no TensorFlow. Nothing here imports the data
-pipeline (cifar10_input), the networks (cifar10, cifar10_models) or the
-loop (cifar10_training).
+The modules down to devices import no TensorFlow when imported. Nothing
+here imports the data pipeline (cifar10_input), the networks (cifar10,
+cifar10_models) or the loop (cifar10_training).
 """
