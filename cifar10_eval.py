@@ -39,7 +39,7 @@ if __name__ == '__main__':  # First: a bad flag or path stops here, at once.
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from cifar10_lib import devices
-devices.set_cpu_options()  # Before TensorFlow loads: it reads them once.
+devices.set_cpu_options(command_line.onednn_from_flags())  # Before TF loads.
 
 from cifar10_lib import cli
 import numpy as np

@@ -36,7 +36,7 @@ if __name__ == '__main__':  # First: bad flags and paths, a busy --train_dir.
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from cifar10_lib import devices
-devices.set_cpu_options()  # Before TensorFlow loads: it reads them once.
+devices.set_cpu_options(command_line.onednn_from_flags())  # Before TF loads.
 
 from cifar10_lib import cli
 from cifar10_lib import download

@@ -12,6 +12,7 @@ command line, checkpoints and summaries, and the data files.
   devices      how TensorFlow uses the machine: oneDNN on before TensorFlow
                loads (set_cpu_options), session options, what the CPU
                has, bfloat16
+  precision    what --bf16 and --use_fp16 do here, measured at start
   cli          command-line plumbing: TensorFlow's errors as one line,
                exit statuses
   checkpoints  atomic saves, finding, checking and restoring checkpoints

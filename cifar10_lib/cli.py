@@ -7,6 +7,9 @@ are raised as `UserError` anywhere in the code and printed here, once.
 """
 
 import logging
+import os
+import shlex
+import shutil
 import signal
 import sys
 
@@ -21,6 +24,9 @@ from cifar10_lib.errors import UserError
 
 # Exit statuses from this one up mean "stopped by signal (status - 128)".
 SIGNAL_EXIT_BASE = 128
+
+# The folder of the scripts.
+PROJECT_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 # What to do about an error TensorFlow raises in the middle of a run, by
@@ -46,6 +52,29 @@ def op_error_line(error):
   return 'TensorFlow stopped with %s (%s): %s; the checkpoints are as they ' \
          'were' % (type(error).__name__, message, OP_ERROR_ADVICE.get(
              type(error), OTHER_OP_ERROR_ADVICE))
+
+
+def _as_typed(path):
+  """`path` as short as it can be typed from the current folder: relative
+  below it, else absolute."""
+  relative = os.path.relpath(path)
+  return path if relative.startswith(os.pardir) else relative
+
+
+def command_for(script):
+  """The command that runs the project's `script` as this process runs:
+  with the same Python (the one of run.sh's .venv, if it made this one),
+  from the current folder."""
+  python = sys.executable
+  on_path = shutil.which('python')
+  # Not resolving links: a virtual environment's python is a link to the
+  # interpreter it was made from, which lacks the environment's packages.
+  if on_path and os.path.abspath(on_path) == os.path.abspath(python):
+    python = 'python'
+  else:
+    python = _as_typed(python)
+  return '%s %s' % (shlex.quote(python), shlex.quote(
+      _as_typed(os.path.join(PROJECT_DIR, script))))
 
 
 def run(main, takes_arguments=False):

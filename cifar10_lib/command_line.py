@@ -271,6 +271,14 @@ def parsed_arguments(argv):
   return list(_arguments) if FLAGS.is_parsed() else parse(argv, None)
 
 
+def onednn_from_flags():
+  """Whether TensorFlow's oneDNN kernels should be on for this command
+  line: yes unless it asks for float16 (--use_fp16), which they run far
+  slower than TensorFlow's own kernels; yes if nothing was parsed (the
+  library used from Python)."""
+  return not (FLAGS.is_parsed() and 'use_fp16' in FLAGS and FLAGS.use_fp16)
+
+
 def _check_paths(names, missing_ok=()):
   """Checks the path flags `names` as paths.check does, or exits with the
   one line of the first problem."""

@@ -12,8 +12,8 @@ point (the scripts, bench/'s programs, the tests' conftest) calls
 no TensorFlow at its top. A value the user has set, TF_ENABLE_ONEDNN_OPTS=0
 or 1, is kept as it is.
 
-It also tells what the CPU has, so that --bf16 can say at start what it
-will do, and bench/speed.py what it ran on.
+It also tells what the CPU has, for the start lines of --bf16 and
+--use_fp16 (precision.py) and for bench/speed.py.
 
 On a GPU, TensorFlow's default is to take all of its memory for the first
 process that asks, and a second one (evaluation beside training) then
@@ -35,13 +35,15 @@ INSTRUCTION_SETS = (('AVX2', 'avx2'), ('AVX-512', 'avx512f'),
 BFLOAT16_SETS = ('AVX512_BF16', 'AMX')
 
 
-def set_cpu_options():
-  """Turns TensorFlow's oneDNN kernels on unless the user chose.
+def set_cpu_options(onednn=True):
+  """Turns TensorFlow's oneDNN kernels on (off if not `onednn`) unless the
+  user chose.
 
   Call it before TensorFlow is imported: TensorFlow reads the setting then,
-  once.
+  once. Off is for float16 (--use_fp16): oneDNN's float16 kernels are far
+  slower on CPUs than TensorFlow's own (docs/MEASUREMENTS.md).
   """
-  os.environ.setdefault(ONEDNN_VARIABLE, '1')
+  os.environ.setdefault(ONEDNN_VARIABLE, '1' if onednn else '0')
 
 
 def _cpuinfo():
@@ -87,47 +89,10 @@ def onednn_enabled():
   return bool(_pywrap_util_port.IsMklEnabled())
 
 
-def bf16_plan():
-  """The line --bf16 prints at start: what it does on this CPU.
-
-  The bfloat16 rewrite is a oneDNN graph pass: with oneDNN off it never
-  happens. With oneDNN on, on a CPU without bfloat16 instructions, the
-  rewritten convolutions run on TensorFlow's generic bfloat16 kernels, not
-  oneDNN's, and training is 10 times slower (docs/MEASUREMENTS.md).
-  AVX512_BF16 without AMX (the AVX-512 AMD EPYC in docs/MEASUREMENTS.md)
-  runs them natively.
-  """
-  if not onednn_enabled():
-    return ('--bf16 has no effect: oneDNN is off (%s=%s), and the bfloat16 '
-            'rewrite is a oneDNN pass; unset %s to turn it on' %
-            (ONEDNN_VARIABLE, os.environ.get(ONEDNN_VARIABLE),
-             ONEDNN_VARIABLE, ))
-  if has_native_bfloat16():
-    return ('--bf16: convolutions and matrix products in bfloat16 on this '
-            'CPU\'s %s units' % ' and '.join(
-                n for n in instruction_sets() if n in BFLOAT16_SETS))
-  return ('WARNING: --bf16 on a CPU without bfloat16 instructions (%s has '
-          'no AVX512_BF16 or AMX): the convolutions run in bfloat16 on '
-          'generic kernels, so training is slower than float32 (10x on an '
-          'AVX2-only AMD EPYC); drop --bf16 on this machine' % cpu_model())
-
-
-def fp16_plan(use_gpu=True):
-  """What --use_fp16 does on this machine, in a line (None on a GPU, if
-  `use_gpu`).
-
-  CPUs have no float16 arithmetic: TensorFlow runs float16 on generic
-  kernels there, about 6x slower than float32 (the AVX2 AMD EPYC in
-  docs/MEASUREMENTS.md).
-  """
+def gpus():
+  """How many GPUs TensorFlow sees."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
-  if use_gpu and tf.config.list_physical_devices('GPU'):
-    return None
-  return ('WARNING: --use_fp16 on a CPU (%s): CPUs have no float16 '
-          'arithmetic, so the model runs on generic float16 kernels, about '
-          '6x slower than float32 (the tutorial meant it for GPUs); drop '
-          '--use_fp16 here, or use --bf16 on a CPU with AVX512_BF16 or AMX' %
-          cpu_model())
+  return len(tf.config.list_physical_devices('GPU'))
 
 
 def session_config(gpu_memory_fraction=None, use_gpu=True, cpu_devices=1,

@@ -242,8 +242,9 @@ def build(tower_loss, global_step, make_optimizer, devices=(None,),
       in the tower's device and name scope, with the variables shared.
     global_step: the global step variable; the step increments it by one.
     make_optimizer: function () -> the optimizer, called once, after the
-      first tower's loss (so that the first tower draws the same initial
-      weights for a seed whatever the number of towers).
+      first tower's model is built: an optimizer may read what its layers
+      put in graph collections (airbench's SGD, the variables that train
+      for their first epochs only).
     devices: one device per tower; (None,): one tower on the default
       device, with no tower name scope (single-device training).
     device_function: maps a tower's device to its device function, which

@@ -1,4 +1,27 @@
-"""How big a network is: its parameters and its multiply-adds."""
+"""How big a network is: its parameters and its multiply-adds.
+
+    python -c "from cifar10_models import counting; print(counting.network_size('resnet20'))"
+
+prints a registered network's (parameters, multiply-adds per image), the
+numbers tests/test_zoo.py's table and README's zoo table hold.
+"""
+
+import tensorflow as tf
+
+import cifar10_input
+import cifar10_models
+
+
+def network_size(name):
+  """(parameters, multiply-adds per image) of the registered network
+  `name`, built for training (batch norm's moving statistics counted) on
+  one image of its recipe's size."""
+  model = cifar10_models.get(name)
+  size = cifar10_input.preprocessed_size(model.recipe.preprocessing)
+  with tf.Graph().as_default() as graph:
+    model.logits(tf.zeros([1, size, size, 3]), True, model.recipe)
+    return (parameter_count(tf.compat.v1.global_variables()),
+            multiply_adds(graph))
 
 
 def parameter_count(variables):

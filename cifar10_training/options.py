@@ -12,6 +12,7 @@ from absl import flags
 
 import cifar10_models
 from cifar10_lib import devices
+from cifar10_lib import precision
 from cifar10_lib import tf_config
 from cifar10_lib.cli import UserError
 from cifar10_training import cluster
@@ -32,17 +33,19 @@ def session_config_from_flags(cpu_devices=1):
 def training_session_config_from_flags(cpu_devices=1):
   """The trainers' session options: devices, --log_device_placement, --bf16.
 
-  --bf16 first says what it will do on this CPU.
+  --bf16, and --use_fp16 on a CPU, first say what they do on this CPU, as
+  precision.py measures it.
   """
   config = devices.session_config(
       FLAGS.gpu_memory_fraction, FLAGS.use_gpu, cpu_devices,
       FLAGS.log_device_placement)
   if FLAGS.bf16:
-    print(devices.bf16_plan(), flush=True)
+    print(precision.bf16_plan(precision.speed_ratio('bfloat16')
+                              if devices.onednn_enabled() else None),
+          flush=True)
     devices.use_bf16(config)
-  fp16_plan = devices.fp16_plan(FLAGS.use_gpu) if FLAGS.use_fp16 else None
-  if fp16_plan:
-    print(fp16_plan, flush=True)
+  if FLAGS.use_fp16 and not (FLAGS.use_gpu and devices.gpus()):
+    print(precision.fp16_plan(precision.speed_ratio('float16')), flush=True)
   return config
 
 

@@ -14,6 +14,7 @@ import collections
 import tensorflow as tf
 
 import cifar10
+from cifar10_lib import devices
 from cifar10_lib import step
 from cifar10_lib import summaries
 from cifar10_models import recipe as recipes
@@ -56,7 +57,7 @@ def tower_devices(num_towers):
     (devices, cpu_devices): the device of each tower, and how many logical
     CPU devices the session must create for them.
   """
-  gpus = len(tf.config.list_physical_devices('GPU'))
+  gpus = devices.gpus()
   if gpus >= num_towers:
     return ['/gpu:%d' % i for i in range(num_towers)], 1
   print('Asked for %d GPUs, found %d: running the %d towers on %d logical '

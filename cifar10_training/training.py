@@ -321,11 +321,11 @@ def _end_line(step, options, use_fp16):
   checkpoint is and how to evaluate it (with --use_fp16 if it trained so:
   its checkpoints hold float16 variables)."""
   return ('Done: reached step %d, the last of this run; newest checkpoint: '
-          '%s. Evaluate it with: python cifar10_eval.py --data_dir=%s '
-          '--checkpoint_dir=%s --run_once%s' %
+          '%s. Evaluate it with: %s --data_dir=%s --checkpoint_dir=%s '
+          '--run_once%s' %
           (step, checkpoints.latest(options.train_dir),
-           shlex.quote(options.data_dir), shlex.quote(options.train_dir),
-           ' --use_fp16' if use_fp16 else ''))
+           cli.command_for('cifar10_eval.py'), shlex.quote(options.data_dir),
+           shlex.quote(options.train_dir), ' --use_fp16' if use_fp16 else ''))
 
 
 def input_and_global_step(data_dir, batch_size, seed,

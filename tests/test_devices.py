@@ -1,5 +1,6 @@
-"""Tests of cifar10_lib.devices: oneDNN on before TensorFlow loads, the user's word
-kept, GPU memory taken as needed, what --bf16 says."""
+"""Tests of cifar10_lib.devices and precision: oneDNN on before TensorFlow
+loads (off for --use_fp16), the user's word kept, GPU memory taken as
+needed, what --bf16 and --use_fp16 measure and say."""
 
 import os
 import re
@@ -10,6 +11,7 @@ import pytest
 import tensorflow as tf
 
 from cifar10_lib import devices
+from cifar10_lib import precision
 from conftest import ROOT
 
 # Runs a script until it makes its session, then prints the value the
@@ -110,22 +112,45 @@ def test_the_users_own_onednn_setting_is_kept(data_dir, tmp_path):
   assert (at_import, onednn) == ('0', False)
 
 
-@pytest.mark.parametrize('onednn,sets,expected', [
-    (False, ['AVX2', 'AVX-512', 'AVX512_BF16', 'AMX'], r'^--bf16 has no '
-     r'effect: oneDNN is off'),
-    (True, ['AVX2', 'AVX-512', 'AVX512_BF16', 'AMX'],
-     r"^--bf16: .* bfloat16 on this CPU's AVX512_BF16 and AMX units$"),
-    # An AMD EPYC with AVX-512: bfloat16 dot products, no AMX.
-    (True, ['AVX2', 'AVX-512', 'AVX512_BF16'],
-     r"^--bf16: .* bfloat16 on this CPU's AVX512_BF16 units$"),
-    (True, ['AVX2'], r'^WARNING: --bf16 on a CPU without bfloat16 '
-     r'instructions .*slower than float32'),
+@pytest.mark.slow
+@pytest.mark.parametrize('script', ['cifar10_train.py', 'cifar10_eval.py'])
+@pytest.mark.parametrize('users,expected', [(None, ('0', False)),
+                                             ('1', ('1', True))])
+def test_use_fp16_turns_onednn_off_unless_the_user_chose(
+    data_dir, tmp_path, script, users, expected):
+  """oneDNN's float16 kernels are the slow ones on a CPU."""
+  at_import, onednn, _ = _run_to_session(
+      script, users, *_script_flags(script, data_dir, tmp_path) +
+      ['--use_fp16'])
+  assert (at_import, onednn) == expected
+
+
+@pytest.mark.parametrize('ratio,expected', [
+    (None, r'^--bf16 has no effect: oneDNN is off'),
+    (1.8, r'^--bf16: convolutions and matrix products in bfloat16: a '
+     r'convolution and its gradients ran 1\.8x faster than float32 in '
+     r'bfloat16 on this CPU \(.*\), measured now$'),
+    (0.65, r'^WARNING: --bf16 does not pay here: a convolution and its '
+     r'gradients ran 1\.5x slower than float32 in bfloat16 .*; drop --bf16 '
+     r'on this machine'),
+    (1.04, r'^WARNING: --bf16 does not pay here: .* ran about as fast as '
+     r'float32'),
 ])
-def test_bf16_says_what_it_does_on_this_cpu(monkeypatch, onednn, sets,
-                                            expected):
-  monkeypatch.setattr(devices, 'onednn_enabled', lambda: onednn)
-  monkeypatch.setattr(devices, 'instruction_sets', lambda: sets)
-  assert re.search(expected, devices.bf16_plan())
+def test_bf16_says_what_it_measured(ratio, expected):
+  assert re.search(expected, precision.bf16_plan(ratio))
+
+
+def test_use_fp16_says_what_it_measured():
+  line = precision.fp16_plan(0.05)
+  assert line.startswith('WARNING: --use_fp16 on a CPU: a convolution and '
+                         'its gradients ran 20.0x slower than float32 in '
+                         'float16 on this CPU (%s)' % devices.cpu_model())
+
+
+@pytest.mark.parametrize('precision_name', ['bfloat16', 'float16'])
+def test_the_probe_measures_a_speed(precision_name):
+  ratio = precision.speed_ratio(precision_name)
+  assert 0 < ratio < float('inf')
 
 
 def test_describe_names_the_cpu_and_the_settings():

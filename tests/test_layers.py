@@ -26,6 +26,7 @@ LAYERS = {
     'cifar10_lib.watchdog': BASE,
     'cifar10_lib.devices': BASE,
     'cifar10_lib.cli': RUNTIME,
+    'cifar10_lib.precision': RUNTIME,
     'cifar10_lib.checkpoints': RUNTIME,
     'cifar10_lib.summaries': RUNTIME,
     'cifar10_lib.figures': RUNTIME,

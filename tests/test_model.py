@@ -5,6 +5,7 @@ import pytest
 import tensorflow as tf
 
 import cifar10
+import cifar10_input
 from cifar10_lib import summaries
 from cifar10_lib import checkpoints
 from cifar10_lib import devices
@@ -89,6 +90,28 @@ def test_total_loss_is_cross_entropy_plus_weight_decay():
   decay = 0.004 * ((w3.astype(np.float64) ** 2).sum() / 2 +
                    (w4.astype(np.float64) ** 2).sum() / 2)
   assert total_value == pytest.approx(cross_entropy + decay, rel=1e-5)
+
+
+def test_the_tutorials_functions_work_as_it_shows_them(data_dir):
+  """maybe_download_and_extract, distorted_inputs, inference, loss, train
+  and inputs, called from Python as the tutorial's scripts call them."""
+  cifar10.maybe_download_and_extract(data_dir)  # The data is there: a no-op.
+  with tf.Graph().as_default():
+    global_step = tf.compat.v1.train.get_or_create_global_step()
+    images, labels = cifar10_input.distorted_inputs(data_dir, 16, seed=1)
+    total = cifar10.loss(cifar10.inference(images), labels)
+    train_op = cifar10.train(total, global_step, 16)
+    eval_images, eval_labels = cifar10_input.inputs('test', data_dir, 16)
+    with tf.compat.v1.variable_scope('', reuse=True):
+      top_1 = tf.compat.v1.nn.in_top_k(cifar10.inference(eval_images),
+                                       eval_labels, 1)
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      losses = [sess.run([train_op, total])[1] for _ in range(3)]
+      assert sess.run(global_step) == 3
+      assert sess.run(top_1).shape == (16,)
+  assert images.shape.as_list() == [16, 24, 24, 3]
+  assert all(np.isfinite(losses))
 
 
 def test_learning_rate_schedule():
