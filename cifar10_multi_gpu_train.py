@@ -16,8 +16,8 @@ logical CPU devices, so the same command runs, and is tested, anywhere.
 The towers' devices are cifar10_training/towers.py's, the step on them
 cifar10_lib/step.py's, the same step as single-device training's (its one
 tower). Everything else (flags, progress lines, checkpoints, resume,
-summaries, the NaN stop, Ctrl-C) is cifar10_training/training.py's loop; on a cluster the task's cluster.Cluster is its
-role in that loop. Checkpoints use the same variable names, so either
+summaries, the NaN stop, Ctrl-C) is cifar10_training/training.py's loop;
+on a cluster the task's cluster.Cluster is its role in that loop. Checkpoints use the same variable names, so either
 trainer resumes from the other's checkpoints and cifar10_eval.py reads both.
 """
 
@@ -36,7 +36,8 @@ if __name__ == '__main__':  # First: bad flags and paths, a busy --train_dir.
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from cifar10_lib import devices
-devices.set_cpu_options(command_line.onednn_from_flags())  # Before TF loads.
+# Before TensorFlow loads: it reads the oneDNN setting then.
+devices.set_tensorflow_options(command_line.onednn_from_flags())
 
 from cifar10_lib import cli
 from cifar10_lib import download

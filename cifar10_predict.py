@@ -41,7 +41,8 @@ if __name__ == '__main__':  # First: a bad flag or path stops here, at once.
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from cifar10_lib import devices
-devices.set_cpu_options(command_line.onednn_from_flags())  # Before TF loads.
+# Before TensorFlow loads: it reads the oneDNN setting then.
+devices.set_tensorflow_options(command_line.onednn_from_flags())
 
 from cifar10_lib import cli
 import numpy as np

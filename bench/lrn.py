@@ -23,7 +23,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from cifar10_lib import devices
-devices.set_cpu_options()  # Before TensorFlow loads: it reads them once.
+devices.set_tensorflow_options()  # Before TensorFlow loads.
 import tensorflow as tf
 
 import cifar10

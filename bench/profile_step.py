@@ -39,7 +39,7 @@ sys.path.insert(0, ROOT)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from cifar10_lib import devices
-devices.set_cpu_options()  # Before TensorFlow loads: it reads them once.
+devices.set_tensorflow_options()  # Before TensorFlow loads.
 from cifar10_lib.synthetic import make_data_dir
 import tensorflow as tf
 

@@ -35,7 +35,7 @@ sys.path.insert(0, ROOT)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from cifar10_lib import devices
-devices.set_cpu_options()  # Before TensorFlow loads: it reads them once.
+devices.set_tensorflow_options()  # Before TensorFlow loads.
 import tensorflow as tf
 
 from cifar10_lib import summaries

@@ -10,8 +10,8 @@ command line, checkpoints and summaries, and the data files.
   tf_config    a task's place, as cluster managers write it in TF_CONFIG
   watchdog     the line a task ends with when another stays unreachable
   devices      how TensorFlow uses the machine: oneDNN on before TensorFlow
-               loads (set_cpu_options), session options, what the CPU
-               has, bfloat16
+               loads (set_tensorflow_options), session options, what the
+               CPU has, bfloat16
   precision    what --bf16 and --use_fp16 do here, measured at start
   cli          command-line plumbing: TensorFlow's errors as one line,
                exit statuses

@@ -6,7 +6,6 @@ status, instead of a Python traceback from deep inside TensorFlow. Problems
 are raised as `UserError` anywhere in the code and printed here, once.
 """
 
-import logging
 import os
 import shlex
 import shutil
@@ -91,10 +90,6 @@ def run(main, takes_arguments=False):
     main: function taking absl's argv, as for `absl.app.run`.
     takes_arguments: whether the script takes arguments besides flags.
   """
-  # TensorFlow's Python logger repeats, through absl's handler too, what our
-  # own lines say ("Restoring parameters from ...") and warns that the TF1
-  # APIs this tutorial teaches are deprecated; keep only its errors.
-  logging.getLogger('tensorflow').setLevel(logging.ERROR)
 
   def guarded_main(argv):
     if len(argv) > 1 and not takes_arguments:

@@ -8,9 +8,9 @@ on AVX2-only CPUs (AMD EPYCs among them) it leaves them off, and this
 model then trains about 1.5x slower (docs/MEASUREMENTS.md).
 TensorFlow reads the setting once, when it is imported, so every entry
 point (the scripts, bench/'s programs, the tests' conftest) calls
-`set_cpu_options` before anything imports TensorFlow; this module imports
-no TensorFlow at its top. A value the user has set, TF_ENABLE_ONEDNN_OPTS=0
-or 1, is kept as it is.
+`set_tensorflow_options` before anything imports TensorFlow; this module
+imports no TensorFlow at its top. A value the user has set,
+TF_ENABLE_ONEDNN_OPTS=0 or 1, is kept as it is.
 
 It also tells what the CPU has, for the start lines of --bf16 and
 --use_fp16 (precision.py) and for bench/speed.py.
@@ -22,6 +22,7 @@ script's session is made with `session_config`, which lets each process
 take memory as it needs it, up to --gpu_memory_fraction if given.
 """
 
+import logging
 import os
 import platform
 
@@ -35,15 +36,24 @@ INSTRUCTION_SETS = (('AVX2', 'avx2'), ('AVX-512', 'avx512f'),
 BFLOAT16_SETS = ('AVX512_BF16', 'AMX')
 
 
-def set_cpu_options(onednn=True):
+def set_tensorflow_options(onednn=True):
   """Turns TensorFlow's oneDNN kernels on (off if not `onednn`) unless the
-  user chose.
+  user chose, and keeps only the errors of TensorFlow's Python logger.
 
-  Call it before TensorFlow is imported: TensorFlow reads the setting then,
-  once. Off is for float16 (--use_fp16): oneDNN's float16 kernels are far
-  slower on CPUs than TensorFlow's own (docs/MEASUREMENTS.md).
+  Call it before TensorFlow is imported: TensorFlow reads the oneDNN
+  setting then, once. Off is for float16 (--use_fp16): oneDNN's float16
+  kernels are far slower on CPUs than TensorFlow's own
+  (docs/MEASUREMENTS.md). The logger repeats what the project's own lines
+  say ("Restoring parameters from ...") and warns that the TF1 APIs this
+  tutorial teaches are deprecated; a filter, unlike a level, stays when
+  TensorFlow sets the logger up in an interactive session.
   """
   os.environ.setdefault(ONEDNN_VARIABLE, '1' if onednn else '0')
+  logging.getLogger('tensorflow').addFilter(_errors_only)
+
+
+def _errors_only(record):
+  return record.levelno >= logging.ERROR
 
 
 def _cpuinfo():

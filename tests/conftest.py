@@ -20,7 +20,7 @@ sys.path.insert(0, ROOT)
 # pylint: disable=g-import-not-at-top,wrong-import-position
 # First, as in the scripts, so that tests run TensorFlow as the scripts do.
 from cifar10_lib import devices
-devices.set_cpu_options()  # Before TensorFlow loads: it reads them once.
+devices.set_tensorflow_options()  # Before TensorFlow loads.
 from cifar10_lib import records
 from cifar10_lib.synthetic import make_data_dir, write_records
 # pylint: enable=g-import-not-at-top,wrong-import-position

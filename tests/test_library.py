@@ -2,6 +2,8 @@
 
 import ast
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -117,3 +119,26 @@ def test_train_evaluate_and_predict_from_python_without_flags(
   assert 'precision @ 1 = ' in out
   assert out.count('noise.png: ') == 1
   assert not flags.FLAGS.is_parsed()
+
+
+@pytest.mark.slow
+def test_from_python_prints_no_more_than_the_scripts(data_dir, tmp_path):
+  """README's "From Python" snippet, run from another folder with the
+  repository on PYTHONPATH: TensorFlow's Python logger says nothing (the
+  deprecation warnings of the TF1 APIs among it), as in the scripts."""
+  train_dir = str(tmp_path / 'train')
+  snippet = (
+      'import cifar10_train, cifar10_eval\n'
+      'from cifar10_training import training\n'
+      'plan = training.make_plan(%r, "baseline", batch_size=8, max_steps=2)\n'
+      'cifar10_train.train(plan, training.LoopOptions(%r, %r, seed=1))\n'
+      'cifar10_eval.run_eval(cifar10_eval.Settings(%r, %r, %r, '
+      'num_examples=50, batch_size=16))\n' %
+      (train_dir, train_dir, data_dir, train_dir, data_dir,
+       str(tmp_path / 'eval')))
+  result = subprocess.run(
+      [sys.executable, '-c', snippet], cwd=str(tmp_path), capture_output=True,
+      text=True, timeout=300, env=dict(os.environ, PYTHONPATH=ROOT))
+  assert result.returncode == 0, result.stderr
+  assert 'precision @ 1 = ' in result.stdout
+  assert 'WARNING:tensorflow' not in result.stderr, result.stderr
