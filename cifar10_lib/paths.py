@@ -46,6 +46,8 @@ MIN_FREE_BYTES = 1 << 20
 # flag and the path; %(where)s the folder where the problem is (the path,
 # or the nearest of its parents that exists).
 PROBLEMS = {
+    'not_utf8': '%(flag)s %(path)s is not valid UTF-8: TensorFlow takes '
+                'paths as UTF-8 text; rename it, or pass another --%(flag)s',
     'url': '%(flag)s %(path)s is a URL: the scripts read and write a file '
            'system mounted on this machine (the training folder\'s lock and '
            'atomic renames need one); mount the bucket (gcsfuse, s3fs, a '
@@ -111,6 +113,11 @@ def check(flag, path, missing_ok=False):
       it to appear (evaluation watching a folder).
   """
   kind = PATH_FLAGS[flag][0]
+  try:
+    path.encode('utf-8')
+  except UnicodeEncodeError:  # Bytes the file system name held as such.
+    raise problem('not_utf8', flag, path.encode(
+        'utf-8', 'backslashreplace').decode('utf-8'))
   if '://' in path:
     raise problem('url', flag, path)
   if kind == WRITE_FILE:  # (an existing file is replaced)

@@ -41,24 +41,27 @@ SCRIPTS = {
 # each kind of path has with it (None: the script goes on; a missing
 # output is made).
 WAYS = ['missing', 'missing_parent', 'parent_is_file', 'a_file',
-        'a_folder', 'read_only', 'full', 'spaces_and_non_ascii', 'a_url']
+        'a_folder', 'read_only', 'full', 'spaces_and_non_ascii', 'a_url',
+        'not_utf8']
 EXPECTED = {
-    paths.READ_FOLDER: dict(a_url='url', missing='missing',
-                            missing_parent='missing',
+    paths.READ_FOLDER: dict(not_utf8='not_utf8', a_url='url',
+                            missing='missing', missing_parent='missing',
                             parent_is_file='missing',
                             a_file='file_not_folder'),
-    paths.DATA_FOLDER: dict(a_url='url', missing='missing',
-                            missing_parent='missing',
+    paths.DATA_FOLDER: dict(not_utf8='not_utf8', a_url='url',
+                            missing='missing', missing_parent='missing',
                             parent_is_file='missing',
                             a_file='file_not_folder'),
-    paths.WRITE_FOLDER: dict(a_url='url', parent_is_file='parent_is_file',
+    paths.WRITE_FOLDER: dict(not_utf8='not_utf8', a_url='url',
+                             parent_is_file='parent_is_file',
                              a_file='file_not_folder', read_only='read_only',
                              full='full'),
-    paths.WRITE_FILE: dict(a_url='url', parent_is_file='parent_is_file',
+    paths.WRITE_FILE: dict(not_utf8='not_utf8', a_url='url',
+                           parent_is_file='parent_is_file',
                            a_folder='folder_not_file', read_only='read_only',
                            full='full'),
-    paths.NEW_FOLDER: dict(a_url='url', parent_is_file='parent_is_file',
-                           a_file='exists',
+    paths.NEW_FOLDER: dict(not_utf8='not_utf8', a_url='url',
+                           parent_is_file='parent_is_file', a_file='exists',
                            a_folder='exists', read_only='read_only',
                            full='full'),
 }
@@ -103,6 +106,8 @@ def _lay_out(tmp_path, way, kind):
   """Makes the case's surroundings; returns the path to pass."""
   if way == 'a_url':
     return 'gs://a-bucket/cifar10 run'
+  if way == 'not_utf8':  # A name in Latin-1, as an older system wrote it.
+    return tmp_path / os.fsdecode(b'r\xe9sultats')
   if way == 'missing':
     return tmp_path / 'missing'
   if way == 'missing_parent':
@@ -157,7 +162,9 @@ def test_a_path_flag_gone_wrong(tmp_path, mounts, flag, script, extra, way):
   lines = result.stderr.splitlines()
   assert len(lines) == 1, result.stderr
   markers = dict(where='@WHERE@', free='@FREE@')
-  line = paths.PROBLEMS[expected] % dict(markers, flag=flag, path=path)
+  # (A name that is not UTF-8 is shown with its bytes escaped.)
+  shown = path.encode('utf-8', 'backslashreplace').decode('utf-8')
+  line = paths.PROBLEMS[expected] % dict(markers, flag=flag, path=shown)
   pattern = 'ERROR: ' + re.escape(line).replace(
       markers['where'], r'/\S.*').replace(markers['free'], r'\d+')
   assert re.fullmatch(pattern, lines[0]), lines[0]
