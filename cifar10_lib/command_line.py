@@ -22,6 +22,7 @@ from absl import flags
 
 from cifar10_lib import folder_lock
 from cifar10_lib import paths
+from cifar10_lib import tf_config
 from cifar10_lib.errors import fail
 
 FLAGS = flags.FLAGS
@@ -36,11 +37,9 @@ TOWERS = 'towers'
 EVAL = 'eval'
 PREDICT = 'predict'
 
-# The flags that make a trainer a task of a cluster, which claims its
+# The flags that make a trainer a task of a cluster, which locks its
 # training folder later, once it knows it is the chief.
 CLUSTER_FLAGS = ('ps_hosts', 'worker_hosts', 'job_name')
-# Where cluster managers describe the task instead of flags.
-TF_CONFIG_VARIABLE = 'TF_CONFIG'
 
 
 def _define_data():
@@ -286,18 +285,19 @@ def _check_paths(names, missing_ok=()):
     paths.check_flag(name, FLAGS[name].value, name in missing_ok)
 
 
-def _on_a_cluster(environ):
+def _on_a_cluster_from_flags():
+  """Whether the cluster flags or TF_CONFIG make this a cluster's task."""
   return (any(FLAGS[name].value for name in CLUSTER_FLAGS) or
-          bool(environ.get(TF_CONFIG_VARIABLE)))
+          bool(os.environ.get(tf_config.VARIABLE)))
 
 
-def check_trainer_from_flags(environ=None):
-  """A trainer's first checks: --data_dir and --train_dir, then its claim
-  on --train_dir (not on a cluster: a task claims it once it knows it is
-  the chief). `environ`: os.environ by default."""
+def check_trainer_from_flags():
+  """A trainer's first checks: --data_dir and --train_dir, then its lock
+  on --train_dir (not on a cluster: a task locks it once it knows it is
+  the chief)."""
   _check_paths(['data_dir', 'train_dir'],
                ['data_dir'] if FLAGS.download else [])
-  if not _on_a_cluster(os.environ if environ is None else environ):
+  if not _on_a_cluster_from_flags():
     folder_lock.lock_existing(FLAGS.train_dir)
 
 
