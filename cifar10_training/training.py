@@ -2,8 +2,8 @@
 
 A `Plan` says what is trained (model, recipe, length), `LoopOptions` where
 and how often it logs, summarizes and saves. `run_training` builds the
-graph with the caller's model function (one device, or towers), restores
-or initializes the variables, and runs steps until the plan's last one,
+step of the plan's model on a towers.Deployment (one device, or towers),
+restores or initializes the variables, and runs steps until the plan's last one,
 printing progress lines, writing summaries and checkpoints, stopping
 cleanly at Ctrl-C or SIGTERM and at a NaN loss.
 
@@ -73,7 +73,7 @@ def make_plan(train_dir, name=None, overrides=None, use_fp16=False,
   schedule turns steps into epochs with it.
 
   Raises:
-    UserError: as model_file.resolve.
+    UserError: as model_file.resolve, or a count below 1.
   """
   for argument, value in (('batch_size', batch_size),
                           ('max_steps', max_steps)):
