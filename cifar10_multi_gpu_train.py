@@ -66,10 +66,12 @@ def main(unused_argv):
   config = options.training_session_config_from_flags(cpu_devices)
   loop_options = options.loop_options_from_flags()
   if task is None:
-    return training.run_training(plan, deployment, config, loop_options)
+    return training.run_training(plan, deployment, config, loop_options,
+                                 on_stop=cli.exit_now)
   server = task.start_server(options.session_config_from_flags(cpu_devices))
   return training.run_training(plan, deployment, task.session_config(config),
-                               loop_options, task, server.target)
+                               loop_options, task, server.target,
+                               on_stop=cli.exit_now)
 
 
 if __name__ == '__main__':

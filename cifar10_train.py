@@ -50,7 +50,7 @@ from cifar10_lib.cli import UserError
 FLAGS = flags.FLAGS
 
 
-def train(plan, loop_options, config=None):
+def train(plan, loop_options, config=None, on_stop=None):
   """Trains `plan` on one device; returns the exit status (training's).
 
   Args:
@@ -58,10 +58,11 @@ def train(plan, loop_options, config=None):
     loop_options: a training.LoopOptions.
     config: the session's tf.compat.v1.ConfigProto; by default
       devices.session_config's.
+    on_stop: as training.run_training's.
   """
   return training.run_training(plan, towers.ONE_DEVICE,
                                config or devices.session_config(),
-                               loop_options)
+                               loop_options, on_stop=on_stop)
 
 
 def main(unused_argv):
@@ -71,7 +72,8 @@ def main(unused_argv):
   plan = options.plan_from_flags()
   download.prepare_data(FLAGS.data_dir, None, FLAGS.download, FLAGS.data_url)
   return train(plan, options.loop_options_from_flags(),
-               options.training_session_config_from_flags())
+               options.training_session_config_from_flags(),
+               on_stop=cli.exit_now)
 
 
 if __name__ == '__main__':

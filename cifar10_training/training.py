@@ -234,7 +234,8 @@ class _TrainOps(collections.namedtuple(
   """
 
 
-def run_training(plan, deployment, config, options, role=None, target=''):
+def run_training(plan, deployment, config, options, role=None, target='',
+                 on_stop=None):
   """Trains until plan.max_steps: the loop every training script shares.
 
   Args:
@@ -248,6 +249,9 @@ def run_training(plan, deployment, config, options, role=None, target=''):
       a task of a cluster). Only the chief restores, saves and writes
       summaries.
     target: the session target, this task's server on a cluster.
+    on_stop: None, or a function called with the exit status once a
+      signal's stop has saved the checkpoint and said so: the scripts'
+      cli.exit_now, which ends the process there.
 
   Returns:
     The process exit status: 0 when plan.max_steps was reached, 128 +
@@ -305,11 +309,16 @@ def run_training(plan, deployment, config, options, role=None, target=''):
         writer.close()
       if stop.signum is None:
         role.finish(sess)
+      else:
+        print('Stopped by signal %d at step %d; newest checkpoint: %s.' %
+              (stop.signum, step, checkpoints.latest(options.train_dir)),
+              flush=True)
+        if on_stop:
+          # Before the session closes: that waits for tf.data's threads,
+          # up to seconds after the checkpoint is safe.
+          on_stop(cli.SIGNAL_EXIT_BASE + stop.signum)
     role.join()
   if stop.signum is not None:
-    print('Stopped by signal %d at step %d; newest checkpoint: %s.' %
-          (stop.signum, step, checkpoints.latest(options.train_dir)),
-          flush=True)
     return cli.SIGNAL_EXIT_BASE + stop.signum
   if role.is_chief:
     print(_end_line(step, options, plan.use_fp16), flush=True)
