@@ -120,8 +120,16 @@ def bf16_plan(ratio):
 
 def fp16_plan(ratio):
   """The line --use_fp16 prints at start on a CPU, `ratio` being
-  speed_ratio's for float16."""
+  speed_ratio's for float16.
+
+  The probe's float32 ran as the run does, with oneDNN off (it is off
+  for the whole process), so the line says float32's default is faster
+  still: 2.7x measured here against 4.2x from separate processes
+  (docs/MEASUREMENTS.md).
+  """
   return ('WARNING: --use_fp16 on a CPU: a convolution and its gradients ran '
-          '%s float32 in float16 on this CPU (%s), measured now (CPUs have '
-          'no float16 arithmetic; the tutorial meant it for GPUs); drop '
-          '--use_fp16 here' % (_measured(ratio), devices.cpu_model()))
+          '%s float32 in float16 on this CPU (%s), measured now with oneDNN '
+          'off as --use_fp16 runs (float32 runs with oneDNN, faster still; '
+          'CPUs have no float16 arithmetic: the tutorial meant it for '
+          'GPUs); drop --use_fp16 here' %
+          (_measured(ratio), devices.cpu_model()))
