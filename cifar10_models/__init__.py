@@ -108,6 +108,7 @@ MODELS = collections.OrderedDict((model.name, model) for model in [
     Model('resnet32', resnet.cifar_resnet(5), _zoo(0.1, epochs=30)),
     Model('resnet56', resnet.cifar_resnet(9), _zoo(0.1, epochs=30)),
     Model('airbench94', airbench.airbench94, recipes.AIRBENCH94),
+    Model('airbench95', airbench.airbench95, recipes.AIRBENCH95),
 ])
 
 

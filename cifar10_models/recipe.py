@@ -147,6 +147,10 @@ AIRBENCH94 = Recipe(
     moving_average_decay=None, label_smoothing=0.2, loss_reduction='sum',
     lookahead=True, tta=cifar10_input.MIRROR_TRANSLATE_TTA)
 
+# airbench95's recipe (legacy/airbench95.py): airbench94's with a rate of
+# 10.0 instead of 11.5 for its wider network, and 15 epochs instead of 9.9.
+AIRBENCH95 = AIRBENCH94._replace(learning_rate=10.0, epochs=15)
+
 
 def zoo_recipe(learning_rate, epochs, weight_decay=5e-4, optimizer='nesterov',
                preprocessing=PADDED_CROP_PREPROCESSING, label_smoothing=0.0):
