@@ -19,18 +19,17 @@ variables come from `tf.compat.v1.get_variable` under a variable scope per
 layer, so that several towers (cifar10_multi_gpu_train.py) can share them.
 `train` builds the step every trainer builds (cifar10_lib/step.py), on one
 device. Summaries are cifar10_lib.summaries'; the download is
-cifar10_lib.download's (`maybe_download_and_extract`, also importable from
-here as in the tutorial).
+cifar10_lib.download's (`maybe_download_and_extract` here fetches CIFAR-10
+as in the tutorial).
 """
 
 import numpy as np
 import tensorflow as tf
 
 import cifar10_input
+from cifar10_lib import download
 from cifar10_lib import step
 from cifar10_lib import summaries
-# The tutorial's cifar10.maybe_download_and_extract, here with arguments.
-from cifar10_lib.download import maybe_download_and_extract  # noqa: F401
 
 # The data set, as cifar10_input describes it.
 IMAGE_SIZE = cifar10_input.IMAGE_SIZE
@@ -190,7 +189,14 @@ def _band_lrn(x):
   return normalize(x)
 
 
-def inference(images, use_fp16=False, weight_decay=WEIGHT_DECAY):
+def maybe_download_and_extract(data_dir, url=None):
+  """The tutorial's: fetches CIFAR-10 into `data_dir` unless it is there
+  (cifar10_lib.download, checked and extracted all or nothing)."""
+  download.maybe_download_and_extract(cifar10_input.DATASET, data_dir, url)
+
+
+def inference(images, use_fp16=False, weight_decay=WEIGHT_DECAY,
+              num_classes=NUM_CLASSES):
   """Builds the CIFAR-10 model and returns its logits.
 
   Args:
@@ -199,9 +205,10 @@ def inference(images, use_fp16=False, weight_decay=WEIGHT_DECAY):
       --use_fp16); each layer takes its variables' type from its input.
     weight_decay: the L2 factor of local3's and local4's weights (the
       recipe's; the tutorial's WEIGHT_DECAY).
+    num_classes: the classes softmax_linear scores (the data set's).
 
   Returns:
-    Logits, float32 [batch, NUM_CLASSES] in either case: the softmax and
+    Logits, float32 [batch, num_classes] in either case: the softmax and
     the cross entropy that follow are where float16 would lose the most.
     The softmax is left to the loss, which computes it more stably together
     with the cross entropy.
@@ -220,7 +227,7 @@ def inference(images, use_fp16=False, weight_decay=WEIGHT_DECAY):
                             wd=weight_decay, scope='local3')
   local4 = _fully_connected(local3, 384, 192, stddev=0.04, bias=0.1,
                             wd=weight_decay, scope='local4')
-  logits = _fully_connected(local4, 192, NUM_CLASSES, stddev=1 / 192.0,
+  logits = _fully_connected(local4, 192, num_classes, stddev=1 / 192.0,
                             bias=0.0, wd=None, scope='softmax_linear',
                             relu=False)
   return tf.cast(logits, tf.float32)
@@ -243,8 +250,9 @@ def loss(logits, labels, label_smoothing=0.0, reduction='mean'):
       the batch (a recipe's option: airbench's).
   """
   if label_smoothing:
-    targets = (tf.one_hot(labels, NUM_CLASSES) * (1.0 - label_smoothing) +
-               label_smoothing / NUM_CLASSES)
+    classes = logits.shape[-1]
+    targets = (tf.one_hot(labels, classes) * (1.0 - label_smoothing) +
+               label_smoothing / classes)
     cross_entropy = tf.nn.softmax_cross_entropy_with_logits(
         labels=targets, logits=logits, name='cross_entropy_per_example')
   else:
@@ -258,14 +266,16 @@ def loss(logits, labels, label_smoothing=0.0, reduction='mean'):
 
 
 def learning_rate(global_step, examples_per_step,
-                  initial=INITIAL_LEARNING_RATE):
+                  initial=INITIAL_LEARNING_RATE,
+                  train_examples=NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN):
   """The learning rate: `initial` (the tutorial's INITIAL_LEARNING_RATE),
   decayed in steps.
 
-  It drops by LEARNING_RATE_DECAY_FACTOR every NUM_EPOCHS_PER_DECAY epochs,
-  counted in global steps of `examples_per_step` examples.
+  It drops by LEARNING_RATE_DECAY_FACTOR every NUM_EPOCHS_PER_DECAY epochs
+  of `train_examples`, counted in global steps of `examples_per_step`
+  examples.
   """
-  batches_per_epoch = NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN / examples_per_step
+  batches_per_epoch = train_examples / examples_per_step
   decay_steps = int(batches_per_epoch * NUM_EPOCHS_PER_DECAY)
   lr = tf.compat.v1.train.exponential_decay(
       initial, global_step, decay_steps,

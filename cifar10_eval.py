@@ -4,8 +4,8 @@ Usage:
   python cifar10_eval.py --checkpoint_dir=/tmp/cifar10_train --run_once
 
 Restores the moving average of every weight (less noisy than the last
-step's weights), classifies exactly --num_examples examples of
---eval_data, each once, and prints
+step's weights), classifies every example of --eval_data (or the first
+--num_examples), each once, and prints
 
   2026-11-22 15:04:05.123456: precision @ 1 = 0.8614 (8614/10000)
 
@@ -50,7 +50,6 @@ import cifar10
 import cifar10_input
 from cifar10_models import model_file
 from cifar10_lib import checkpoints
-from cifar10_lib import download
 from cifar10_lib import errors
 from cifar10_lib import figures
 from cifar10_lib import records
@@ -71,25 +70,30 @@ PLAIN_PRECISION_TAG = 'Precision @ 1 (plain view)'
 # The eval's pictures in TensorBoard (figures draws them).
 CONFUSION_TAG = 'Confusion matrix'
 MISTAKES_TAG = 'Misclassified (true -> predicted)'
-CLASS_NAMES = cifar10_input.CLASS_NAMES
-# Wide enough for the longest class name ('automobile') and a space.
-COLUMN = max(len(name) for name in CLASS_NAMES) + 1
 # The confusion matrix's columns: 5 digits and a space (10,000 test
 # images), headed by the first HEADER_LETTERS letters of the class names,
-# which tell CIFAR-10's classes apart; 73 characters in all.
+# which tell CIFAR-10's classes apart (73 characters in all for its 10).
 HEADER_LETTERS = 5
 CELL = 6
+# Up to this many classes the text shows the whole confusion matrix (20:
+# 147 characters wide); above, the MAX_CONFUSIONS largest confusions.
+MAX_MATRIX_CLASSES = 20
+MAX_CONFUSIONS = 20
+# From this many classes on, precision @ 5 is printed beside precision @ 1.
+TOP_5_MIN_CLASSES = 20
 
 
 class Settings(collections.namedtuple('Settings', [
     'checkpoint_dir', 'data_dir', 'eval_dir', 'eval_data', 'batch_size',
     'num_examples', 'run_once', 'eval_interval_secs', 'per_class',
-    'results_file', 'model', 'use_fp16', 'tta', 'until_last_step'],
-    defaults=['test', EVAL_BATCH_SIZE, 10000, True, 300, True, None, None,
+    'results_file', 'model', 'use_fp16', 'tta', 'until_last_step',
+    'dataset'],
+    defaults=['test', EVAL_BATCH_SIZE, None, True, 300, True, None, None,
               False, True,
-              False])):
+              False, None])):
   """What an evaluation reads, writes and prints: the flags of the same
-  names (model: --model, None to take the folder's). From Python an
+  names (model: --model, dataset: --dataset, None to take the folder's;
+  num_examples None: all of eval_data). From Python an
   evaluation runs once by default; run_once=False watches the folder,
   and with until_last_step (a cluster's evaluator) ends once it has
   evaluated the step the run's trainer recorded as its last.
@@ -97,8 +101,8 @@ class Settings(collections.namedtuple('Settings', [
 
 
 class Results(collections.namedtuple(
-    'Results', 'checkpoint step confusion rate mistakes plain_correct',
-    defaults=[None])):
+    'Results', 'checkpoint step confusion rate mistakes plain_correct '
+    'class_names top_5_correct', defaults=[None, None, None])):
   """One checkpoint's evaluation.
 
   `confusion` is int64 [classes, classes]: row = true class, column =
@@ -106,7 +110,9 @@ class Results(collections.namedtuple(
   (images, labels, predictions) of the first misclassified examples, at
   most figures.MAX_MISTAKES, for the pictures. With test-time views, the
   predictions are those of the views' weighted logits, and
-  `plain_correct` counts the plain view's right answers.
+  `plain_correct` counts the plain view's right answers. `class_names`
+  are the data set's; `top_5_correct` counts the examples whose class is
+  among the five best scored (None with fewer than TOP_5_MIN_CLASSES).
   """
 
   @property
@@ -131,12 +137,19 @@ class Results(collections.namedtuple(
   def per_class(self):
     """[(name, correct, total)] for each class, in class order."""
     return [(name, int(self.confusion[k, k]), int(self.confusion[k].sum()))
-            for k, name in enumerate(CLASS_NAMES)]
+            for k, name in enumerate(self.class_names)]
+
+  @property
+  def top_5_precision(self):
+    """Precision @ 5, None where it is not counted."""
+    if self.top_5_correct is None:
+      return None
+    return self.top_5_correct / float(self.total)
 
 
-def confusion_matrix(labels, predictions):
-  """Counts of (true class, predicted class) pairs: int64 [10, 10]."""
-  classes = len(CLASS_NAMES)
+def confusion_matrix(labels, predictions, classes):
+  """Counts of (true class, predicted class) pairs: int64 [classes,
+  classes]."""
   pairs = (np.asarray(labels, np.int64) * classes +
            np.asarray(predictions, np.int64))
   return np.bincount(pairs, minlength=classes * classes).reshape(classes,
@@ -144,15 +157,19 @@ def confusion_matrix(labels, predictions):
 
 
 class EvalGraph(collections.namedtuple(
-    'EvalGraph', 'images labels predictions plain_predictions saver var_map')):
+    'EvalGraph', 'images labels predictions plain_predictions saver var_map '
+    'dataset in_top_5')):
   """build_eval_graph's tensors: the images as the network sees them,
   int32 [batch] true and top-1 predicted classes (plain_predictions: the
-  plain view's, with test-time views; else None), and the saver that
-  restores what eval reads."""
+  plain view's, with test-time views; else None), the saver that restores
+  what eval reads, the records.Dataset evaluated, and bool [batch]: the
+  true class among the five best (None with fewer than TOP_5_MIN_CLASSES
+  classes)."""
 
 
 def build_eval_graph(model, recipe, data_dir, eval_data='test', batch_size=128,
-                     num_examples=None, use_fp16=False, tta=True):
+                     num_examples=None, use_fp16=False, tta=True,
+                     dataset=cifar10_input.DATASET):
   """Builds the evaluation graph of `model` in the default graph.
 
   The network is built in inference mode (batch norm's moving statistics,
@@ -165,20 +182,24 @@ def build_eval_graph(model, recipe, data_dir, eval_data='test', batch_size=128,
   tf.compat.v1.train.get_or_create_global_step()
   with tf.device('/cpu:0'):
     images, labels = cifar10_input.inputs(eval_data, data_dir, batch_size,
-                                          num_examples, recipe.preprocessing)
+                                          num_examples, recipe.preprocessing,
+                                          dataset)
   # The tutorial's in_top_k(k=1) differs from the top-1 class only where
   # two logits are exactly equal; one prediction per example keeps the
   # per-class counts and the matrix adding up to the precision.
-  plain = tf.argmax(model.logits(images, False, recipe, use_fp16), axis=1,
-                    output_type=tf.int32)
+  logits = model.logits(images, False, recipe, use_fp16, dataset)
+  plain = tf.argmax(logits, axis=1, output_type=tf.int32)
   predictions, plain_predictions = plain, None
   if tta and recipe.tta:
-    predictions = tf.argmax(model.eval_logits(images, recipe, use_fp16),
-                            axis=1, output_type=tf.int32)
+    logits = model.eval_logits(images, recipe, use_fp16, dataset=dataset)
+    predictions = tf.argmax(logits, axis=1, output_type=tf.int32)
     plain_predictions = plain
+  in_top_5 = (tf.nn.in_top_k(labels, logits, 5)
+              if dataset.num_classes >= TOP_5_MIN_CLASSES else None)
   var_map = cifar10.variables_to_restore(recipe.moving_average_decay)
   return EvalGraph(images, labels, predictions, plain_predictions,
-                   tf.compat.v1.train.Saver(var_map), var_map)
+                   tf.compat.v1.train.Saver(var_map), var_map, dataset,
+                   in_top_5)
 
 
 def evaluate(checkpoint, graph_outputs, config=None):
@@ -196,18 +217,19 @@ def evaluate(checkpoint, graph_outputs, config=None):
     Results.
   """
   graph = graph_outputs
-  plain = graph.plain_predictions
+  plain, top_5 = graph.plain_predictions, graph.in_top_5
+  classes = graph.dataset.num_classes
   with tf.compat.v1.Session(config=config) as sess:
     checkpoints.restore(sess, graph.saver, graph.var_map, checkpoint)
     step = int(sess.run(tf.compat.v1.train.get_global_step()))
     start = time.time()
-    confusion = confusion_matrix([], [])
-    plain_correct = 0
+    confusion = confusion_matrix([], [], classes)
+    plain_correct = top_5_correct = 0
     mistakes = _Mistakes()
-    with records.explain_data_errors():
+    with records.explain_data_errors(graph.dataset):
       while True:
         # The images are fetched only while mistakes are still wanted.
-        fetches = [graph.labels, graph.predictions, plain] + (
+        fetches = [graph.labels, graph.predictions, plain, top_5] + (
             [graph.images] if mistakes.wanted() else [])
         try:
           batch = sess.run([f for f in fetches if f is not None])
@@ -216,13 +238,17 @@ def evaluate(checkpoint, graph_outputs, config=None):
         labels, predictions = batch[:2]
         if plain is not None:
           plain_correct += int(np.sum(batch.pop(2) == labels))
-        confusion += confusion_matrix(labels, predictions)
+        if top_5 is not None:
+          top_5_correct += int(np.sum(batch.pop(2)))
+        confusion += confusion_matrix(labels, predictions, classes)
         mistakes.add(*batch)
     # Timed before the session closes: closing sometimes waits 0.8 s for
     # tf.data's autotuning thread, which is not evaluation.
     rate = confusion.sum() / (time.time() - start)
   return Results(checkpoint, step, confusion, rate, mistakes.arrays(),
-                 plain_correct if plain is not None else None)
+                 plain_correct if plain is not None else None,
+                 graph.dataset.class_names,
+                 top_5_correct if top_5 is not None else None)
 
 
 class _Mistakes(object):
@@ -259,31 +285,69 @@ def precision_line(results):
           (datetime.datetime.now(), results.precision, results.correct,
            results.total, os.path.basename(results.checkpoint), results.step,
            results.rate))
-  if results.plain_correct is None:
-    return line
-  return ('%s with the test-time views averaged\n%s: precision @ 1 = %.4f '
-          '(%d/%d) with the plain view alone' %
-          (line, datetime.datetime.now(), results.plain_precision,
-           results.plain_correct, results.total))
+  if results.plain_correct is not None:
+    line = ('%s with the test-time views averaged\n%s: precision @ 1 = %.4f '
+            '(%d/%d) with the plain view alone' %
+            (line, datetime.datetime.now(), results.plain_precision,
+             results.plain_correct, results.total))
+  if results.top_5_correct is not None:
+    line += '\n%s: precision @ 5 = %.4f (%d/%d)' % (
+        datetime.datetime.now(), results.top_5_precision,
+        results.top_5_correct, results.total)
+  return line
+
+
+def _column(results):
+  """Wide enough for the longest class name and a space."""
+  return max(len(name) for name in results.class_names) + 1
 
 
 def per_class_lines(results):
   """Each class's precision (correct/total), one line each, aligned."""
   lines = ['Precision @ 1 by class:']
+  column = _column(results)
   for name, correct, total in results.per_class():
     share = '%.4f' % (correct / float(total)) if total else '   -  '
-    lines.append('  %-*s %s (%d/%d)' % (COLUMN, name, share, correct, total))
+    lines.append('  %-*s %s (%d/%d)' % (column, name, share, correct, total))
   return lines
 
 
 def confusion_lines(results):
-  """The confusion matrix as text: a row per true class, a column per guess."""
+  """The confusion matrix as text: a row per true class, a column per
+  guess; above MAX_MATRIX_CLASSES classes, the largest confusions."""
+  if len(results.class_names) > MAX_MATRIX_CLASSES:
+    return largest_confusion_lines(results)
+  names, column = results.class_names, _column(results)
   lines = ['Confusion matrix (rows: true class, columns: predicted class):',
-           ' ' * (COLUMN + 2) + ''.join(
-               '%*s' % (CELL, name[:HEADER_LETTERS]) for name in CLASS_NAMES)]
-  for name, row in zip(CLASS_NAMES, results.confusion):
-    lines.append('  %-*s' % (COLUMN, name) +
+           ' ' * (column + 2) + ''.join(
+               '%*s' % (CELL, name[:HEADER_LETTERS]) for name in names)]
+  for name, row in zip(names, results.confusion):
+    lines.append('  %-*s' % (column, name) +
                  ''.join('%*d' % (CELL, count) for count in row))
+  return lines
+
+
+def largest_confusions(confusion, count=MAX_CONFUSIONS):
+  """[(true, predicted, number)] of the `count` largest off-diagonal
+  cells with a mistake in them, largest first (ties: in class order)."""
+  mistakes = np.array(confusion, np.int64)
+  np.fill_diagonal(mistakes, 0)
+  order = np.argsort(-mistakes, axis=None, kind='stable')[:count]
+  cells = [np.unravel_index(i, mistakes.shape) for i in order]
+  return [(int(t), int(p), int(mistakes[t, p])) for t, p in cells
+          if mistakes[t, p]]
+
+
+def largest_confusion_lines(results):
+  """The largest confusions as text, one per line."""
+  names = results.class_names
+  lines = ['The %d largest confusions (true class -> predicted class; the '
+           'whole matrix is in TensorBoard and --results_file):' %
+           MAX_CONFUSIONS]
+  width = max(len(name) for name in names)
+  for true, predicted, number in largest_confusions(results.confusion):
+    lines.append('  %-*s -> %-*s %5d' % (width, names[true], width,
+                                         names[predicted], number))
   return lines
 
 
@@ -303,11 +367,13 @@ def write_results(path, results, eval_data):
       'per_class': [{'class': name, 'correct': correct, 'total': total,
                      'precision': correct / float(total) if total else None}
                     for name, correct, total in results.per_class()],
-      'class_names': list(CLASS_NAMES),
+      'class_names': list(results.class_names),
       'confusion_matrix': results.confusion.tolist(),
   }
   if results.plain_correct is not None:
     data['precision_plain_view'] = results.plain_precision
+  if results.top_5_correct is not None:
+    data['precision_at_5'] = results.top_5_precision
   folder = os.path.dirname(os.path.abspath(path))
   os.makedirs(folder, exist_ok=True)
   handle, temporary = tempfile.mkstemp(prefix='.results-', dir=folder)
@@ -338,10 +404,10 @@ def report(results, writer, settings):
   summary.value.extend([
       figures.image_summary_value(
           CONFUSION_TAG, figures.confusion_heat_map(
-              results.confusion, CLASS_NAMES)),
+              results.confusion, results.class_names)),
       figures.image_summary_value(
           MISTAKES_TAG, figures.mistakes_grid(
-              *results.mistakes, class_names=CLASS_NAMES))])
+              *results.mistakes, class_names=results.class_names))])
   writer.add_summary(summary, results.step)
   writer.flush()
   if settings.results_file:
@@ -379,12 +445,14 @@ def run_eval(settings, config=None):
     _wait_for_a_checkpoint(settings.checkpoint_dir, interval_secs)
   model, recipe = model_file.resolve(settings.checkpoint_dir, settings.model,
                                      settings.use_fp16)
+  dataset = model_file.resolve_dataset(settings.checkpoint_dir,
+                                       settings.dataset)
   config = config or devices.session_config()
   with tf.Graph().as_default() as graph:
     graph_outputs = build_eval_graph(
         model, recipe, settings.data_dir, settings.eval_data,
         settings.batch_size, settings.num_examples, settings.use_fp16,
-        settings.tta)
+        settings.tta, dataset)
     graph.finalize()
     evaluated = None
     writer = None
@@ -408,8 +476,9 @@ def run_eval(settings, config=None):
 
 def _check_settings(settings):
   """Raises UserError for counts that make no evaluation."""
-  for name in ('batch_size', 'num_examples'):
-    errors.check_count(name, getattr(settings, name))
+  errors.check_count('batch_size', settings.batch_size)
+  if settings.num_examples is not None:
+    errors.check_count('num_examples', settings.num_examples)
 
 
 def _wait_for_a_checkpoint(directory, interval_secs):
@@ -442,7 +511,7 @@ def settings_from_flags():
       run_once=FLAGS.run_once, eval_interval_secs=FLAGS.eval_interval_secs,
       per_class=FLAGS.per_class, results_file=FLAGS.results_file,
       model=options.model_from_flags()[0], use_fp16=FLAGS.use_fp16,
-      tta=FLAGS.tta)
+      tta=FLAGS.tta, dataset=FLAGS.dataset)
 
 
 def main(unused_argv):
@@ -452,8 +521,7 @@ def main(unused_argv):
     print(tf_config.describe(place, 'cifar10_eval.py',
                              watching=not FLAGS.run_once), flush=True)
   settings = settings_from_flags()._replace(until_last_step=evaluator)
-  download.prepare_data(FLAGS.data_dir, FLAGS.eval_data, FLAGS.download,
-                        FLAGS.data_url)
+  options.dataset_from_flags(FLAGS.checkpoint_dir, training=False)
   try:
     run_eval(settings, options.session_config_from_flags())
   except KeyboardInterrupt:

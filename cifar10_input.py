@@ -1,7 +1,8 @@
-"""Reads the CIFAR-10 files and feeds them to the model through tf.data.
+"""Reads a data set's files and feeds them to the model through tf.data.
 
 It reads the files that cifar10_lib.records describes and checks: the
-official binary records, or the Python version's pickled batches.
+official binary records, or the Python version's pickled batches, of a
+data set of cifar10_datasets (CIFAR-10, the tutorial's, unless said).
 
 The files are read once, whole, and kept in memory as raw records (150 MB
 for training). Batches are then picked by record number and preprocessed
@@ -17,16 +18,19 @@ import random
 
 import tensorflow as tf
 
+import cifar10_datasets
 from cifar10_lib import records
 
 # Images are cropped from 32x32 to this size, as in the tutorial.
 IMAGE_SIZE = 24
 
-# The data set (cifar10_lib.records), under the tutorial's names.
-NUM_CLASSES = records.NUM_CLASSES
-CLASS_NAMES = records.CLASS_NAMES
-NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN = records.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN
-NUM_EXAMPLES_PER_EPOCH_FOR_EVAL = records.NUM_EXAMPLES_PER_EPOCH_FOR_EVAL
+# The data set the tutorial's functions read, and its numbers under the
+# tutorial's names.
+DATASET = cifar10_datasets.get(cifar10_datasets.DEFAULT_DATASET)
+NUM_CLASSES = DATASET.num_classes
+CLASS_NAMES = DATASET.class_names
+NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN = DATASET.train_examples
+NUM_EXAMPLES_PER_EPOCH_FOR_EVAL = DATASET.test_examples
 
 # Training distortions, as in the tutorial.
 MAX_BRIGHTNESS_DELTA = 63
@@ -39,12 +43,8 @@ CONTRAST_UPPER = 1.8
 TUTORIAL_PREPROCESSING = 'tutorial'
 PADDED_CROP_PREPROCESSING = 'padded_crop'
 FLIP_PREPROCESSING = 'flip'
-# The padded-crop preprocessing: padding, and the training set's
-# per-channel pixel mean and standard deviation (R, G, B), which eval and
-# predict apply too.
+# The padded-crop preprocessing's padding.
 PAD = 4
-CHANNEL_MEAN = (125.307, 122.950, 113.865)
-CHANNEL_STD = (62.993, 62.089, 66.705)
 
 # A run resumed at batch N shuffles with seed + N * this (a prime), so
 # that it does not replay the order it started with.
@@ -53,8 +53,8 @@ RESUMED_STREAM_STRIDE = 1000003
 # The tutorial filled its queue with 40% of an epoch before training started.
 MIN_FRACTION_OF_EXAMPLES_IN_QUEUE = 0.4
 
-def _load(paths, python_version):
-  """All records of `paths`, in order, checked: uint8 [N, RECORD_BYTES].
+def _load(dataset, paths, python_version):
+  """All records of `paths`, in order, checked: uint8 [N, record bytes].
 
   Each file is read in one piece, about 0.1 s for the 150 MB of training
   records, instead of several ops per record in every epoch.
@@ -65,11 +65,11 @@ def _load(paths, python_version):
       to start and a second copy in memory.)
     python_version: whether they are the Python version's pickled batches.
   """
-  return tf.concat([records.checked_records(paths[i], python_version)
+  return tf.concat([records.checked_records(dataset, paths[i], python_version)
                     for i in range(paths.shape[0])], 0)
 
 
-def _from_memory(paths, batch_records, make_batch, first_number=0):
+def _from_memory(dataset, paths, batch_records, make_batch, first_number=0):
   """Batches made by `make_batch(batch_number, images, labels, ids)`.
 
   Each element of `batch_records` (int64 [n]) says which records make a
@@ -81,12 +81,13 @@ def _from_memory(paths, batch_records, make_batch, first_number=0):
   """
   python_version = records.is_python_batch(paths[0])
   table = tf.data.Dataset.from_tensors(tf.constant(paths)).map(
-      _no_autograph(lambda p: _load(p, python_version))).cache()
+      _no_autograph(lambda p: _load(dataset, p, python_version))).cache()
   pairs = tf.data.Dataset.zip((batch_records.enumerate(first_number),
                                table.repeat()))
   return pairs.map(
       _no_autograph(lambda numbered, table: make_batch(
-          numbered[0], *records.split_records(tf.gather(table, numbered[1])),
+          numbered[0],
+          *records.split_records(dataset, tf.gather(table, numbered[1])),
           numbered[1])),
       num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
@@ -102,19 +103,20 @@ def new_seed():
   return random.SystemRandom().randrange(2 ** 31)
 
 
-def distortion_params(seed, n):
-  """Random distortions for n images, a function of the int64 [2] `seed`.
+def distortion_params(seed, n, image_size=DATASET.image_size):
+  """Random distortions for n images of `image_size`, a function of the
+  int64 [2] `seed`.
 
   Returns:
     (offsets, flips, deltas, factors): int32 [n, 2] crop offsets (row,
-    column) in 0..32-24, bool [n] left-right flips, float32 [n] brightness
-    deltas in [-63, 63) and contrast factors in [0.2, 1.8): the
+    column) in 0..image_size-24, bool [n] left-right flips, float32 [n]
+    brightness deltas in [-63, 63) and contrast factors in [0.2, 1.8): the
     distributions of the tutorial's random_crop, random_flip_left_right,
     random_brightness and random_contrast.
   """
   u = tf.random.stateless_uniform([n, 5], seed)
   offsets = tf.cast(
-      u[:, :2] * (records.ORIGINAL_IMAGE_SIZE - IMAGE_SIZE + 1), tf.int32)
+      u[:, :2] * (image_size - IMAGE_SIZE + 1), tf.int32)
   flips = u[:, 2] < 0.5
   deltas = MAX_BRIGHTNESS_DELTA * (2.0 * u[:, 3] - 1.0)
   factors = CONTRAST_LOWER + (CONTRAST_UPPER - CONTRAST_LOWER) * u[:, 4]
@@ -186,33 +188,34 @@ def padded_crop_params(seed, n, shift=PAD):
   return offsets, u[:, 2] < 0.5
 
 
-def padded_crop_images(images, offsets, flips):
-  """The zoo's training preprocessing of uint8 images [n, 32, 32, 3].
+def padded_crop_images(images, offsets, flips, dataset=DATASET):
+  """The zoo's training preprocessing of uint8 images [n, size, size, 3].
 
   Each image, padded with PAD black pixels on every side, is cropped back
-  to 32x32 at `offsets` and flipped where `flips` says, then normalized.
+  to its size at `offsets` and flipped where `flips` says, then normalized
+  with `dataset`'s statistics.
   """
   padded = tf.pad(images, [[0, 0], [PAD, PAD], [PAD, PAD], [0, 0]])
-  return normalize(_crop_and_flip(padded, offsets, flips,
-                                  records.ORIGINAL_IMAGE_SIZE))
+  return normalize(_crop_and_flip(padded, offsets, flips, images.shape[1]),
+                   dataset)
 
 
-def normalize(images):
-  """The padded-crop preprocessing's normalization: per channel, with the
-  training
-  set's mean and standard deviation, the same for every image."""
-  return ((tf.cast(images, tf.float32) - tf.constant(CHANNEL_MEAN)) /
-          tf.constant(CHANNEL_STD))
+def normalize(images, dataset=DATASET):
+  """The per-channel normalization: with the training set's mean and
+  standard deviation (`dataset`'s), the same for every image."""
+  return ((tf.cast(images, tf.float32) - tf.constant(dataset.channel_mean)) /
+          tf.constant(dataset.channel_std))
 
 
-def eval_image(image):
+def eval_image(image, unused_dataset=None):
   """The tutorial's evaluation preprocessing of [..., 32, 32, 3] images:
   float32 [..., 24, 24, 3].
 
   The central crop and the standardization match what training shows the
-  network, without the randomness.
+  network, without the randomness. (Per-image standardization needs no
+  data set's statistics.)
   """
-  margin = (records.ORIGINAL_IMAGE_SIZE - IMAGE_SIZE) // 2
+  margin = (image.shape[-2] - IMAGE_SIZE) // 2
   image = tf.cast(image[..., margin:margin + IMAGE_SIZE,
                         margin:margin + IMAGE_SIZE, :], tf.float32)
   return tf.image.per_image_standardization(image)
@@ -230,13 +233,14 @@ _FLIP_KEY = -1
 
 
 class Batch(collections.namedtuple(
-    'Batch', 'seed number epoch images ids size num_examples')):
+    'Batch', 'seed number epoch images ids size num_examples dataset')):
   """A training batch as a preprocessing's `train` gets it.
 
   seed: the run's seed; number: the batch's number in the run (int64
   tensor); epoch: the epoch it belongs to (int64 tensor; the EPOCHS order
   only, else None); images: uint8 [size, 32, 32, 3]; ids: the records'
-  numbers (int64 [size]); size: the batch size; num_examples: the records.
+  numbers (int64 [size]); size: the batch size; num_examples: the records;
+  dataset: the records.Dataset (its statistics normalize).
   """
 
   def seed_pair(self):
@@ -254,20 +258,22 @@ class Preprocessing(collections.namedtuple(
     size: the height and width the network gets.
     train: train(batch) -> float32 training images from a Batch, a
       function of its seed and number (and ids, epoch) alone.
-    eval: eval(images) -> the float32 evaluation form of uint8 (or float)
-      images [..., 32, 32, 3]: eval, predict and the SavedModel apply it.
+    eval: eval(images, dataset) -> the float32 evaluation form of uint8
+      (or float) images [..., 32, 32, 3] of `dataset`: eval, predict and
+      the SavedModel apply it.
     order: STREAM or EPOCHS.
   """
 
 
 def _tutorial_train(batch):
-  return distort_images(batch.images,
-                        *distortion_params(batch.seed_pair(), batch.size))
+  return distort_images(batch.images, *distortion_params(
+      batch.seed_pair(), batch.size, batch.dataset.image_size))
 
 
 def _padded_crop_train(batch, shift):
   return padded_crop_images(
-      batch.images, *padded_crop_params(batch.seed_pair(), batch.size, shift))
+      batch.images, *padded_crop_params(batch.seed_pair(), batch.size, shift),
+      dataset=batch.dataset)
 
 
 def alternating_flips(batch):
@@ -288,7 +294,7 @@ def _translate_and_flip_train(batch):
   padded = tf.pad(batch.images, [[0, 0], [TRANSLATE, TRANSLATE],
                                  [TRANSLATE, TRANSLATE], [0, 0]], 'REFLECT')
   return normalize(_crop_and_flip(padded, offsets, alternating_flips(batch),
-                                  records.ORIGINAL_IMAGE_SIZE))
+                                  batch.images.shape[1]), batch.dataset)
 
 
 TRANSLATE_PREPROCESSING = 'translate_alternating_flip'
@@ -300,17 +306,17 @@ PREPROCESSING = {
     PADDED_CROP_PREPROCESSING: Preprocessing(
         '32x32 (training: random crops of the image padded by 4 pixels, '
         'random flips; eval: whole), per-channel normalization',
-        records.ORIGINAL_IMAGE_SIZE,
+        DATASET.image_size,
         functools.partial(_padded_crop_train, shift=PAD), normalize),
     FLIP_PREPROCESSING: Preprocessing(
         '32x32 (training: random flips; eval: whole), per-channel '
-        'normalization', records.ORIGINAL_IMAGE_SIZE,
+        'normalization', DATASET.image_size,
         functools.partial(_padded_crop_train, shift=0), normalize),
     TRANSLATE_PREPROCESSING: Preprocessing(
         '32x32 (training: translations by up to 2 pixels over the '
         'reflect-padded image, alternating flips, whole epochs of whole '
         'batches; eval: whole), per-channel normalization',
-        records.ORIGINAL_IMAGE_SIZE, _translate_and_flip_train, normalize,
+        DATASET.image_size, _translate_and_flip_train, normalize,
         EPOCHS),
 }
 
@@ -334,7 +340,7 @@ MIRROR_TRANSLATE_TTA = 'mirror_translate'
 def mirror_translate_views(images):
   """[(weight, images)]: the six views of float images [n, 32, 32, 3]."""
   padded = tf.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]], 'REFLECT')
-  size = records.ORIGINAL_IMAGE_SIZE
+  size = images.shape[1]
   shifted = [padded[:, :size, :size], padded[:, 2:, 2:]]
   views = []
   for weight, group in ((0.25, [images]), (0.125, shifted)):
@@ -365,14 +371,15 @@ def preprocessed_size(preprocessing):
   return PREPROCESSING[preprocessing].size
 
 
-def eval_preprocess(images, preprocessing):
-  """`preprocessing`'s evaluation form of [..., 32, 32, 3] images."""
-  return PREPROCESSING[preprocessing].eval(images)
+def eval_preprocess(images, preprocessing, dataset=DATASET):
+  """`preprocessing`'s evaluation form of [..., 32, 32, 3] images of
+  `dataset`."""
+  return PREPROCESSING[preprocessing].eval(images, dataset)
 
 
 def train_dataset(data_dir, batch_size, seed=None,
                   preprocessing=TUTORIAL_PREPROCESSING,
-                  first_batch=0):
+                  first_batch=0, dataset=DATASET):
   """The endless, shuffled, distorted training dataset of (images, labels).
 
   `preprocessing` (a name in PREPROCESSING) says how the images are
@@ -386,11 +393,12 @@ def train_dataset(data_dir, batch_size, seed=None,
   shuffle buffer of 40% of an epoch over the records in file order, here
   shuffling record numbers. Order and distortions are a function of
   `seed`: the same seed gives the same batches; None draws a new seed.
+  `dataset` (a records.Dataset) says which files to read and how.
   """
   if seed is None:
     seed = new_seed()
-  paths = records.data_files(data_dir)
-  num_examples = records.num_examples_in(paths)
+  paths = records.data_files(dataset, data_dir)
+  num_examples = records.num_examples_in(dataset, paths)
   order = PREPROCESSING[preprocessing].order
   batch_records = _BATCH_ORDERS[order](num_examples, batch_size, seed,
                                        first_batch)
@@ -399,9 +407,10 @@ def train_dataset(data_dir, batch_size, seed=None,
     epoch = (batch_number // (num_examples // batch_size)
              if PREPROCESSING[preprocessing].order == EPOCHS else None)
     return PREPROCESSING[preprocessing].train(Batch(
-        seed, batch_number, epoch, images, ids,
-                                   batch_size, num_examples)), labels
-  return _from_memory(paths, batch_records, distorted_batch, first_batch)
+        seed, batch_number, epoch, images, ids, batch_size, num_examples,
+        dataset)), labels
+  return _from_memory(dataset, paths, batch_records, distorted_batch,
+                      first_batch)
 
 
 def _stream_batches(num_examples, batch_size, seed, first_batch):
@@ -436,7 +445,7 @@ _BATCH_ORDERS = {STREAM: _stream_batches, EPOCHS: _epoch_batches}
 
 
 def eval_dataset(eval_data, data_dir, batch_size, num_examples=None,
-                 preprocessing=TUTORIAL_PREPROCESSING):
+                 preprocessing=TUTORIAL_PREPROCESSING, dataset=DATASET):
   """One pass, in file order, over the evaluation images and labels.
 
   Every example comes exactly once; the last batch holds the remainder and is
@@ -444,16 +453,17 @@ def eval_dataset(eval_data, data_dir, batch_size, num_examples=None,
 
   Args:
     eval_data: 'test' or 'train_eval'.
-    data_dir: the folder that holds `cifar-10-batches-bin/`.
+    data_dir: the folder that holds the data set's files.
     batch_size: examples per batch.
     num_examples: how many examples to take from the start; None for all.
     preprocessing: the evaluation preprocessing (PREPROCESSING) of the images.
+    dataset: the records.Dataset.
 
   Raises:
     DataError: the files are bad, or there are fewer than `num_examples`.
   """
-  paths = records.data_files(data_dir, eval_data)
-  available = records.num_examples_in(paths)
+  paths = records.data_files(dataset, data_dir, eval_data)
+  available = records.num_examples_in(dataset, paths)
   if num_examples is None:
     num_examples = available
   elif num_examples > available:
@@ -462,9 +472,10 @@ def eval_dataset(eval_data, data_dir, batch_size, num_examples=None,
         '--num_examples=%d or fewer' %
         (num_examples, eval_data, available, available))
   batch_records = tf.data.Dataset.range(num_examples).batch(batch_size)
-  return _from_memory(paths, batch_records,
+  return _from_memory(dataset, paths, batch_records,
                       lambda unused_number, images, labels, unused_ids: (
-                          eval_preprocess(images, preprocessing), labels))
+                          eval_preprocess(images, preprocessing, dataset),
+                          labels))
 
 
 def distorted_inputs(data_dir, batch_size, seed=None):
@@ -478,7 +489,7 @@ def distorted_inputs(data_dir, batch_size, seed=None):
 
 
 def inputs(eval_data, data_dir, batch_size, num_examples=None,
-           preprocessing=TUTORIAL_PREPROCESSING):
+           preprocessing=TUTORIAL_PREPROCESSING, dataset=DATASET):
   """Graph-mode evaluation input: images [<=batch, 24, 24, 3], labels.
 
   (32x32 for the padded-crop preprocessing.)
@@ -488,5 +499,5 @@ def inputs(eval_data, data_dir, batch_size, num_examples=None,
   """
   iterator = tf.compat.v1.data.make_one_shot_iterator(
       eval_dataset(eval_data, data_dir, batch_size, num_examples,
-                   preprocessing))
+                   preprocessing, dataset))
   return iterator.get_next()

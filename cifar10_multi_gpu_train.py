@@ -40,7 +40,6 @@ from cifar10_lib import devices
 devices.set_tensorflow_options(command_line.onednn_from_flags())
 
 from cifar10_lib import cli
-from cifar10_lib import download
 from cifar10_training import cluster
 from cifar10_training import options
 from cifar10_training import towers
@@ -62,7 +61,6 @@ def main(unused_argv):
   if task is not None and not task.sync and plan.recipe.lookahead:
     raise UserError('this recipe\'s lookahead needs synchronous updates, '
                     'one per global step: drop --nosync_replicas')
-  download.prepare_data(FLAGS.data_dir, None, FLAGS.download, FLAGS.data_url)
   config = options.training_session_config_from_flags(cpu_devices)
   loop_options = options.loop_options_from_flags()
   if task is None:

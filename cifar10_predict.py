@@ -113,27 +113,31 @@ def check_size(path, data):
                     (path, size[0], size[1], MAX_IMAGE_PIXELS // 10 ** 6))
 
 
-def decode_image(data, preprocessing=cifar10_input.TUTORIAL_PREPROCESSING):
+def decode_image(data, preprocessing=cifar10_input.TUTORIAL_PREPROCESSING,
+                 dataset=cifar10_input.DATASET):
   """One encoded image file, prepared as evaluation prepares images:
   float32 [24, 24, 3].
 
-  Any size and channel count becomes 32x32 RGB (alpha dropped, gray
-  copied), like a CIFAR-10 picture, before the crop that eval applies;
-  32x32 for the zoo's preprocessing, which eval shows whole.
+  Any size and channel count becomes RGB of the data set's size (alpha
+  dropped, gray copied; 32x32 for CIFAR), like a picture of the data set,
+  before the crop that eval applies; 32x32 for the zoo's preprocessing,
+  which eval shows whole.
   """
   image = tf.io.decode_image(data, channels=3, expand_animations=False)
-  image = tf.image.resize(image, [records.ORIGINAL_IMAGE_SIZE] * 2,
-                          antialias=True)
-  return cifar10_input.eval_preprocess(image, preprocessing)
+  image = tf.image.resize(image, [dataset.image_size] * 2, antialias=True)
+  return cifar10_input.eval_preprocess(image, preprocessing, dataset)
 
 
-def build_classifier(model, recipe, use_fp16=False):
+def build_classifier(model, recipe, use_fp16=False,
+                     dataset=cifar10_input.DATASET):
   """Builds encoded images -> class probabilities in the default graph.
 
   Args:
     model, recipe: the cifar10_models.Model (inference mode) and its
       Recipe.
     use_fp16: whether the model was trained with --use_fp16.
+    dataset: the records.Dataset it was trained on: its image size,
+      statistics and class names.
 
   Returns:
     (encoded, outputs): a string placeholder [batch], and a dict of the
@@ -142,12 +146,13 @@ def build_classifier(model, recipe, use_fp16=False):
   encoded = tf.compat.v1.placeholder(tf.string, [None], name='encoded_images')
   size = cifar10_input.preprocessed_size(recipe.preprocessing)
   images = tf.map_fn(
-      lambda data: decode_image(data, recipe.preprocessing), encoded,
+      lambda data: decode_image(data, recipe.preprocessing, dataset), encoded,
       fn_output_signature=tf.TensorSpec([size, size, records.IMAGE_DEPTH],
                                         tf.float32))
-  probabilities = tf.nn.softmax(model.eval_logits(images, recipe, use_fp16),
-                                name='probabilities')
-  names = tf.constant(cifar10_input.CLASS_NAMES)
+  probabilities = tf.nn.softmax(
+      model.eval_logits(images, recipe, use_fp16, dataset=dataset),
+      name='probabilities')
+  names = tf.constant(dataset.class_names)
   batch = tf.shape(probabilities)[0]
   outputs = {
       'probabilities': probabilities,
@@ -167,7 +172,8 @@ def _restore_newest(sess, recipe, checkpoint_dir):
   return checkpoint
 
 
-def classify(sess, encoded, outputs, paths, top_k=3):
+def classify(sess, encoded, outputs, paths, top_k=3,
+             class_names=cifar10_input.CLASS_NAMES):
   """Prints the top classes of each file; returns how many failed."""
   failed = 0
   for path in paths:
@@ -188,7 +194,7 @@ def classify(sess, encoded, outputs, paths, top_k=3):
       continue
     best = np.argsort(-probabilities)[:top_k]
     print('%s: %s' % (path, ', '.join(
-        '%s %.3f' % (cifar10_input.CLASS_NAMES[i], probabilities[i])
+        '%s %.3f' % (class_names[i], probabilities[i])
         for i in best)), flush=True)
   return failed
 
@@ -234,13 +240,19 @@ def predict(checkpoint_dir, paths, top_k=3, export_dir=None, model=None,
     How many files could not be classified.
   """
   model, recipe = model_file.resolve(checkpoint_dir, model, use_fp16)
+  dataset = model_file.resolve_dataset(checkpoint_dir)
+  if top_k > dataset.num_classes:
+    raise UserError('--top_k=%d: %s has %d classes; pass at most --top_k=%d'
+                    % (top_k, dataset.title, dataset.num_classes,
+                       dataset.num_classes))
   with tf.Graph().as_default():
-    encoded, outputs = build_classifier(model, recipe, use_fp16)
+    encoded, outputs = build_classifier(model, recipe, use_fp16, dataset)
     with tf.compat.v1.Session(
         config=config or devices.session_config()) as sess:
       checkpoint = _restore_newest(sess, recipe, checkpoint_dir)
       print('Classifying with %s.' % checkpoint, flush=True)
-      failed = classify(sess, encoded, outputs, paths, top_k)
+      failed = classify(sess, encoded, outputs, paths, top_k,
+                        dataset.class_names)
       if export_dir:
         export(sess, encoded, outputs, export_dir)
   return failed
@@ -254,10 +266,6 @@ def main(argv):
   paths = argv[1:]
   if not paths and not FLAGS.export_dir:
     raise UserError('give image files to classify, or --export_dir=DIR')
-  if FLAGS.top_k > cifar10_input.NUM_CLASSES:
-    raise UserError('--top_k=%d: there are %d classes; pass at most '
-                    '--top_k=%d' % (FLAGS.top_k, cifar10_input.NUM_CLASSES,
-                                    cifar10_input.NUM_CLASSES))
   failed = predict(FLAGS.checkpoint_dir, paths, FLAGS.top_k, FLAGS.export_dir,
                    model, FLAGS.use_fp16,
                    options.session_config_from_flags())

@@ -41,7 +41,6 @@ from cifar10_lib import devices
 devices.set_tensorflow_options(command_line.onednn_from_flags())
 
 from cifar10_lib import cli
-from cifar10_lib import download
 from cifar10_training import options
 from cifar10_training import towers
 from cifar10_training import training
@@ -70,7 +69,6 @@ def main(unused_argv):
     raise UserError('cluster flags are for cifar10_multi_gpu_train.py; '
                     'cifar10_train.py trains on one device')
   plan = options.plan_from_flags()
-  download.prepare_data(FLAGS.data_dir, None, FLAGS.download, FLAGS.data_url)
   return train(plan, options.loop_options_from_flags(),
                options.training_session_config_from_flags(),
                on_stop=cli.exit_now)

@@ -40,7 +40,7 @@ sys.path.insert(0, ROOT)
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from cifar10_lib import devices
 devices.set_tensorflow_options()  # Before TensorFlow loads.
-from cifar10_lib.synthetic import make_data_dir
+from cifar10_datasets.synthetic import make_data_dir
 import tensorflow as tf
 
 import speed
@@ -53,6 +53,7 @@ import cifar10_input
 import cifar10_models
 from cifar10_models import counting
 from cifar10_models import layers
+from cifar10_datasets.cifar10 import CIFAR10
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 # Which part an op belongs to, by the first component of its name that
@@ -162,7 +163,8 @@ def _start_fresh(sess, data_dir, global_step, start_step):
   at `start_step`."""
   sess.run(tf.compat.v1.global_variables_initializer())
   for count, images, assign in layers.data_initializers(sess.graph):
-    sess.run(assign, {images: records.training_images(data_dir, count)})
+    sess.run(assign, {images: records.training_images(CIFAR10, data_dir,
+                                                      count)})
   sess.run(global_step.assign(start_step))
 
 

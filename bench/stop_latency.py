@@ -25,7 +25,7 @@ sys.path.insert(0, ROOT)
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from cifar10_lib import devices
 devices.set_tensorflow_options()  # Before TensorFlow loads.
-from cifar10_lib.synthetic import make_data_dir
+from cifar10_datasets.synthetic import make_data_dir
 
 # Progress lines before the first stop: past the first steps' warm-up.
 FIRST_STOP_AFTER = 5

@@ -20,12 +20,12 @@ command line, checkpoints and summaries, and the data files.
   figures      the pictures of an evaluation
   step         the one builder of a training step (towers, gradients, the
                update and its averages)
-  records      the data files: formats, places, checks
+  records      a data set's records and files (Dataset): formats, places,
+               checks
   download     fetching and extracting the data set, checked
-  synthetic    small data sets in the official format, for tests and
-               benchmarks
 
 The modules down to devices import no TensorFlow when imported. Nothing
-here imports the data pipeline (cifar10_input), the networks (cifar10,
+here imports the data sets (cifar10_datasets), the data pipeline
+(cifar10_input), the networks (cifar10,
 cifar10_models) or the loop (cifar10_training).
 """

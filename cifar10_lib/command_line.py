@@ -49,8 +49,13 @@ def _define_data():
                        'training: 128 for the tutorial, 1024 for airbench94; '
                        '128 when evaluating.', lower_bound=1)
   flags.DEFINE_string('data_dir', paths.PATH_FLAGS['data_dir'][1],
-                      'Path to the CIFAR-10 data directory: the binary files '
-                      'are read from DATA_DIR/cifar-10-batches-bin/.')
+                      'Path to the data directory: CIFAR-10\'s binary files '
+                      'are read from DATA_DIR/cifar-10-batches-bin/, '
+                      'CIFAR-100\'s from DATA_DIR/cifar-100-binary/.')
+  flags.DEFINE_string('dataset', None, 'The data set: cifar10, cifar100 '
+                      '(100 classes), cifar100_coarse (its 20 superclasses). '
+                      'Default: the one a --train_dir or --checkpoint_dir '
+                      'recorded; else cifar10.')
   flags.DEFINE_boolean('download', True, 'Download and extract the data set '
                        'into --data_dir when it is not there yet.')
   flags.DEFINE_string('checkpoint_dir', paths.PATH_FLAGS['checkpoint_dir'][1],
@@ -61,10 +66,10 @@ def _define_data():
                        'tutorial. CPUs have no float16 arithmetic, so it is '
                        'slower there (README.md has the figures); evaluate '
                        'and predict with the same flag.')
-  flags.DEFINE_string('data_url', None, 'Where to download '
-                      'cifar-10-binary.tar.gz from (default: the official '
-                      'CIFAR-10 site); any URL urllib opens, e.g. a mirror '
-                      'or a file:// path.')
+  flags.DEFINE_string('data_url', None, 'Where to download the data set\'s '
+                      'binary archive (cifar-10-binary.tar.gz) from '
+                      '(default: the official CIFAR site); any URL urllib '
+                      'opens, e.g. a mirror or a file:// path.')
 
 
 def _define_devices():
@@ -178,8 +183,9 @@ def _define_eval():
   flags.DEFINE_integer('eval_interval_secs', 300,
                        'How often to look for a new checkpoint, in seconds.',
                        lower_bound=0)
-  flags.DEFINE_integer('num_examples', 10000, 'Number of examples to run.',
-                       lower_bound=1)
+  flags.DEFINE_integer('num_examples', None, 'Number of examples to run. '
+                       'Default: all of --eval_data (10000 for CIFAR-10\'s '
+                       'test set, the tutorial\'s).', lower_bound=1)
   flags.DEFINE_boolean('run_once', False,
                        'Whether to run eval only once.')
   flags.DEFINE_boolean('per_class', True,

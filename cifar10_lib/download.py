@@ -1,4 +1,5 @@
-"""Fetches CIFAR-10 into --data_dir: checked, and extracted all or nothing.
+"""Fetches a data set of the CIFAR family into --data_dir: checked, and
+extracted all or nothing.
 
 The binary archive is downloaded (or an archive the user put there is
 used), its MD5 checked, its members checked before anything is extracted,
@@ -19,41 +20,34 @@ import urllib.request
 from cifar10_lib import records
 from cifar10_lib.cli import UserError
 
-DATA_URL = 'https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz'
-DATA_MD5 = 'c32a1d4ab5d03f1284b67883e8d87530'
-DATA_ARCHIVE = 'cifar-10-binary.tar.gz'
-# The official Python version, read when a user has it instead; never
-# downloaded (the binary version is what --download fetches).
-PYTHON_DATA_MD5 = 'c58f30108f718f92721af3b95e74349a'
-PYTHON_DATA_ARCHIVE = 'cifar-10-python.tar.gz'
 
-
-def prepare_data(data_dir, eval_data=None, download=True, url=None):
+def prepare_data(dataset, data_dir, eval_data=None, download=True, url=None):
   """What the scripts do first: fetch the data if asked, and check it.
 
   It runs before a script writes anything, so that a wrong --data_dir ends
   the run with one line and leaves no folder or file behind.
 
   Args:
+    dataset: the records.Dataset.
     data_dir: the data folder (--data_dir).
     eval_data: which files the script reads, as records.data_files takes
       it: None for training.
     download: whether to fetch the data set when it is missing.
-    url: where to fetch it from; DATA_URL if None.
+    url: where to fetch it from; the data set's official address if None.
   """
-  records.check_not_a_batches_folder(data_dir)
+  records.check_not_a_batches_folder(dataset, data_dir)
   if download:
-    maybe_download_and_extract(data_dir, url)
-  records.data_files(data_dir, eval_data)
+    maybe_download_and_extract(dataset, data_dir, url)
+  records.data_files(dataset, data_dir, eval_data)
 
 
-def maybe_download_and_extract(data_dir, url=None, md5=DATA_MD5,
-                               python_md5=PYTHON_DATA_MD5):
-  """Makes sure DATA_DIR holds CIFAR-10, downloading the binary one if need be.
+def maybe_download_and_extract(dataset, data_dir, url=None):
+  """Makes sure DATA_DIR holds `dataset`, downloading its binary version if
+  need be.
 
   Either version's folder is enough. Otherwise an archive the user put in
   DATA_DIR is used: the binary one, or else the Python one
-  (cifar-10-python.tar.gz); with neither, the binary archive is
+  (cifar-10-python.tar.gz for CIFAR-10); with neither, the binary archive is
   downloaded. The archive is downloaded to a temporary name, its MD5
   checked, and its members checked before anything is extracted;
   extraction goes to a temporary folder that is renamed into place only
@@ -61,44 +55,45 @@ def maybe_download_and_extract(data_dir, url=None, md5=DATA_MD5,
   run would take for good data.
 
   Args:
+    dataset: the records.Dataset; its `files` name the archives, their
+      MD5s and the official address.
     data_dir: the data folder; created if missing, and removed again if
       the download into it fails.
-    url: where to fetch the archive; DATA_URL if None.
-    md5: the binary archive's expected MD5 hex digest.
-    python_md5: the Python archive's expected MD5 hex digest.
+    url: where to fetch the archive; the official address if None.
 
   Raises:
     UserError: the download failed, the archive is corrupt or unsafe, or
       data_dir is not a folder.
   """
-  if (os.path.isdir(records.batches_dir(data_dir)) or
-      os.path.isdir(records.python_batches_dir(data_dir))):
+  files = dataset.files
+  if (os.path.isdir(records.batches_dir(dataset, data_dir)) or
+      os.path.isdir(records.python_batches_dir(dataset, data_dir))):
     return
-  python_archive = os.path.join(data_dir, PYTHON_DATA_ARCHIVE)
+  python_archive = os.path.join(data_dir, files.python_archive)
   if (os.path.exists(python_archive) and
-      not os.path.exists(os.path.join(data_dir, DATA_ARCHIVE))):
-    _extract_users_archive(python_archive, python_md5, data_dir,
-                           records.PYTHON_BATCHES_DIR)
+      not os.path.exists(os.path.join(data_dir, files.archive))):
+    _extract_users_archive(dataset, python_archive, files.python_md5,
+                           data_dir, files.python_dir)
     return
   if os.path.exists(data_dir) and not os.path.isdir(data_dir):
     raise records.DataError(
         'data_dir %s is a file, not a folder: pass --data_dir=DIR where '
-        'DIR/%s holds the CIFAR-10 binary files' %
-        (data_dir, records.BATCHES_DIR))
+        'DIR/%s holds the %s binary files' %
+        (data_dir, files.binary_dir, dataset.title))
   created = _missing_ancestor(data_dir)
   if created:
     # Said first: a mistyped --data_dir looks like this.
-    print('data_dir %s does not exist: creating it and downloading CIFAR-10 '
-          'into it.' % data_dir, flush=True)
+    print('data_dir %s does not exist: creating it and downloading %s '
+          'into it.' % (data_dir, dataset.title), flush=True)
   try:
     os.makedirs(data_dir, exist_ok=True)
-    archive = os.path.join(data_dir, DATA_ARCHIVE)
+    archive = os.path.join(data_dir, files.archive)
     if os.path.exists(archive):
-      _extract_users_archive(archive, md5, data_dir,
-                             records.BATCHES_DIR)
+      _extract_users_archive(dataset, archive, files.md5, data_dir,
+                             files.binary_dir)
     else:
-      _download(url or DATA_URL, archive, md5)
-      _safe_extract(archive, data_dir, records.BATCHES_DIR)
+      _download(dataset, url or files.url, archive)
+      _safe_extract(dataset, archive, data_dir, files.binary_dir)
   except UserError as e:
     if not created:
       raise
@@ -108,7 +103,7 @@ def maybe_download_and_extract(data_dir, url=None, md5=DATA_MD5,
                     '%s' % (data_dir, e)) from e
 
 
-def _extract_users_archive(archive, md5, data_dir, folder):
+def _extract_users_archive(dataset, archive, md5, data_dir, folder):
   """Checks the MD5 of an archive the user put in data_dir, then extracts it.
 
   A wrong one is reported and never deleted: it is the user's.
@@ -116,9 +111,9 @@ def _extract_users_archive(archive, md5, data_dir, folder):
   digest = _md5(archive)
   if digest != md5:
     raise UserError('%s has MD5 %s, not %s: it is damaged or not the official '
-                    'CIFAR-10 archive; delete it and run again' %
-                    (archive, digest, md5))
-  _safe_extract(archive, data_dir, folder)
+                    '%s archive; delete it and run again' %
+                    (archive, digest, md5, dataset.title))
+  _safe_extract(dataset, archive, data_dir, folder)
 
 
 def _missing_ancestor(path):
@@ -133,18 +128,19 @@ def _missing_ancestor(path):
   return missing
 
 
-def _download(url, archive, md5):
+def _download(dataset, url, archive):
   """Downloads `url` to `archive`, showing progress, via a temporary file.
 
   A downloaded file whose MD5 is wrong is removed here: it was never the
   user's.
   """
   partial = archive + '.part'
+  name, md5 = dataset.files.archive, dataset.files.md5
 
   def progress(count, block_size, total_size):
     if total_size > 0:
       done = min(100.0, 100.0 * count * block_size / total_size)
-      sys.stdout.write('\r>> Downloading %s %.1f%%' % (DATA_ARCHIVE, done))
+      sys.stdout.write('\r>> Downloading %s %.1f%%' % (name, done))
       sys.stdout.flush()
 
   try:
@@ -154,15 +150,15 @@ def _download(url, archive, md5):
     raise UserError(
         'could not download %s (%s): download %s yourself and put it in %s, '
         'or extract it there so that %s exists, then run again' %
-        (url, getattr(e, 'reason', e), DATA_ARCHIVE, os.path.dirname(archive),
-         records.BATCHES_DIR))
+        (url, getattr(e, 'reason', e), name, os.path.dirname(archive),
+         dataset.files.binary_dir))
   sys.stdout.write('\n')
   digest = _md5(partial)
   if digest != md5:
     _remove_quietly(partial)
     raise UserError('the file downloaded from %s has MD5 %s, not %s: it is '
-                    'not the CIFAR-10 binary archive; check --data_url' %
-                    (url, digest, md5))
+                    'not the %s binary archive; check --data_url' %
+                    (url, digest, md5, dataset.title))
   os.replace(partial, archive)
   print('Downloaded %s, %d bytes.' % (archive, os.path.getsize(archive)))
 
@@ -182,7 +178,7 @@ def _md5(path):
   return digest.hexdigest()
 
 
-def _safe_extract(archive, data_dir, folder):
+def _safe_extract(dataset, archive, data_dir, folder):
   """Extracts `folder` from `archive` into `data_dir`, all or nothing.
 
   Refuses archives with absolute paths, '..' components, links or special
@@ -199,8 +195,8 @@ def _safe_extract(archive, data_dir, folder):
       tar.extractall(staging, members=members, **extra)
     extracted = os.path.join(staging, folder)
     if not os.path.isdir(extracted):
-      raise UserError('%s has no %s folder: it is not the official CIFAR-10 '
-                      'archive' % (archive, folder))
+      raise UserError('%s has no %s folder: it is not the official %s '
+                      'archive' % (archive, folder, dataset.title))
     os.rename(extracted, os.path.join(data_dir, folder))
   except (tarfile.TarError, EOFError, OSError) as e:
     raise UserError('could not extract %s (%s): delete it and run again' %

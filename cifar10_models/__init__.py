@@ -50,7 +50,8 @@ class Model(collections.namedtuple(
       --learning_rate, --weight_decay, --label_smoothing).
   """
 
-  def logits(self, images, training, recipe, use_fp16=False):
+  def logits(self, images, training, recipe, use_fp16=False,
+             dataset=cifar10_input.DATASET):
     """Builds the network on `images`; returns float32 logits.
 
     Args:
@@ -59,15 +60,17 @@ class Model(collections.namedtuple(
       recipe: its weight decay is added to the loss terms (unless its
         optimizer applies it itself).
       use_fp16: variables and activations in float16 (float16 models).
+      dataset: the records.Dataset classified: one logit per class.
     """
     decays_itself = recipes.OPTIMIZERS[recipe.optimizer].decays
     net = layers.Net(training, 0.0 if decays_itself else recipe.weight_decay,
-                     use_fp16)
+                     use_fp16, dataset)
     logits = self.build(images, net)
     net.add_weight_decay()
     return logits
 
-  def eval_logits(self, images, recipe, use_fp16=False, tta=True):
+  def eval_logits(self, images, recipe, use_fp16=False, tta=True,
+                  dataset=cifar10_input.DATASET):
     """The inference network's logits on `images` (in the recipe's eval
     preprocessing),
     weighted over the recipe's test-time views if it has them and `tta`.
@@ -76,12 +79,12 @@ class Model(collections.namedtuple(
     those of a network built before in the graph, if any.
     """
     if not (tta and recipe.tta):
-      return self.logits(images, False, recipe, use_fp16)
+      return self.logits(images, False, recipe, use_fp16, dataset)
     with tf.compat.v1.variable_scope(tf.compat.v1.get_variable_scope(),
                                      reuse=tf.compat.v1.AUTO_REUSE):
       return cifar10_input.over_test_time_views(
           recipe.tta, images,
-          lambda views: self.logits(views, False, recipe, use_fp16))
+          lambda views: self.logits(views, False, recipe, use_fp16, dataset))
 
   def describe(self, recipe):
     """What training this model with `recipe` does, for a run's first line."""

@@ -15,7 +15,6 @@ trained). airbench95 is the same network with blocks of widths 128, 384,
 384: 4,608,312 parameters.
 """
 
-import cifar10_input
 from cifar10_models import layers
 
 WIDTHS_94 = (64, 256, 256)
@@ -57,7 +56,7 @@ def _network(images, net, widths):
     x = _block(x, width, 'block%d' % (i + 1), net,
                None if i else WHITEN_BIAS_EPOCHS)
   x = net.max_pool(x, 3, 3)
-  logits = net.dense(x, cifar10_input.NUM_CLASSES, 'logits', activation=None,
+  logits = net.dense(x, net.num_classes, 'logits', activation=None,
                      bias=False, initializer=layers.torch_uniform)
   return logits * LOGIT_SCALE
 

@@ -1,7 +1,5 @@
 """AlexNet scaled to 32x32 inputs (3x3 kernels), as in the Keras comparison."""
 
-import cifar10_input
-
 
 def alexnet(images, net):
   """Five convolutions and two 2048-wide hidden layers: 9,639,178 parameters.
@@ -20,4 +18,4 @@ def alexnet(images, net):
   x = net.max_pool(x, 3, 2)
   x = net.dropout(net.dense(x, 2048, 'dense1'), 0.5)
   x = net.dropout(net.dense(x, 2048, 'dense2'), 0.5)
-  return net.dense(x, cifar10_input.NUM_CLASSES, 'logits', activation=None)
+  return net.dense(x, net.num_classes, 'logits', activation=None)

@@ -2,7 +2,6 @@
 
 import tensorflow as tf
 
-import cifar10_input
 
 # Two groups of two blocks; the first block of each group halves the image.
 GROUPS = ((16, 2), (32, 2))
@@ -34,5 +33,5 @@ def inception(images, net):
     for block in range(blocks):
       x = _block(x, net, depth, 2 if block == 0 else 1,
                  'group%d/block%d' % (group, block + 1))
-  return net.dense(net.global_average_pool(x), cifar10_input.NUM_CLASSES,
+  return net.dense(net.global_average_pool(x), net.num_classes,
                    'logits', activation=None)

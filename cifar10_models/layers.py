@@ -130,12 +130,14 @@ def whitening_weights(images, size, epsilon):
   return tf.cast(tf.concat([kernel, -kernel], axis=3), tf.float32)
 
 
-def _register_whitening(kernel, epsilon):
-  """Adds the DataInitializer that sets `kernel`, once per variable."""
+def _register_whitening(kernel, epsilon, dataset):
+  """Adds the DataInitializer that sets `kernel` from `dataset`'s images,
+  once per variable."""
   if kernel in tf.compat.v1.get_collection(DATA_INITIALIZED):
     return
-  images = tf.compat.v1.placeholder(tf.uint8, [None, 32, 32, 3])
-  value = whitening_weights(cifar10_input.normalize(images),
+  size = dataset.image_size
+  images = tf.compat.v1.placeholder(tf.uint8, [None, size, size, 3])
+  value = whitening_weights(cifar10_input.normalize(images, dataset),
                             int(kernel.shape[0]), epsilon)
   tf.compat.v1.add_to_collection(DATA_INITIALIZED, kernel)
   tf.compat.v1.add_to_collection(DATA_IMAGES % WHITENING_IMAGES, images)
@@ -159,13 +161,22 @@ class Net(object):
     use_fp16: whether the network is built in float16 (--use_fp16; a
       builder that can reads it, the others are refused it).
     weights: the weights built (or reused) so far, for weight decay.
+    dataset: the records.Dataset the network classifies: its class count
+      sizes the logits, its statistics normalize what a layer set from
+      the data sees.
   """
 
-  def __init__(self, training, weight_decay=0.0, use_fp16=False):
+  def __init__(self, training, weight_decay=0.0, use_fp16=False,
+               dataset=cifar10_input.DATASET):
     self.training = training
     self.weight_decay = weight_decay
     self.use_fp16 = use_fp16
+    self.dataset = dataset
     self.weights = []
+
+  @property
+  def num_classes(self):
+    return self.dataset.num_classes
 
   def _weights(self, shape, activation, initializer=None):
     if initializer is None:
@@ -289,7 +300,7 @@ class Net(object):
           initializer=tf.compat.v1.zeros_initializer(), trainable=False)
       biases = self._biases(depth)
       if self.training:
-        _register_whitening(kernel, epsilon)
+        _register_whitening(kernel, epsilon, self.dataset)
         if bias_epochs is not None and biases not in (
             tf.compat.v1.get_collection(EPOCH_LIMIT % bias_epochs)):
           tf.compat.v1.add_to_collection(EPOCH_LIMIT % bias_epochs, biases)

@@ -1,18 +1,21 @@
 """The training folder's record of its model (MODEL_FILE), and which model
-a run in a folder uses.
+and data set a run in a folder uses.
 
-A trainer writes {"model": name, "recipe": {...}, "max_steps": N} into its
-folder once it knows the checkpoints are that model's, so that eval,
-predict and a resumed run use the same model and recipe without being
-told, and refuse, in one line, a --model that is not the folder's. The
-file may be edited by hand, so each field is checked as a flag would be:
-a wrong one is one line naming the field.
+A trainer writes {"model": name, "recipe": {...}, "max_steps": N,
+"dataset": {"name": ..., "class_names": [...], ...}} into its folder once
+it knows the checkpoints are that model's, so that eval, predict and a
+resumed run use the same model, recipe and data set without being told,
+and refuse, in one line, a --model or --dataset that is not the folder's.
+The file may be edited by hand, so each field is checked as a flag would
+be: a wrong one is one line naming the field. A record without "dataset"
+(written before data sets were recorded) is CIFAR-10's.
 """
 
 import json
 import os
 import tempfile
 
+import cifar10_datasets
 import cifar10_models
 from cifar10_lib import checkpoints
 from cifar10_lib.cli import UserError
@@ -93,16 +96,100 @@ def read(directory):
   return _parse(path, record)
 
 
-def write(directory, model, recipe, max_steps=None):
-  """Records `model` and `recipe` in `directory`, atomically, and the
-  run's last step if given (for an evaluator that stops there)."""
+def write(directory, model, recipe, max_steps=None,
+          dataset=cifar10_datasets.DATASETS[cifar10_datasets.DEFAULT_DATASET]):
+  """Records `model`, `recipe` and `dataset` in `directory`, atomically,
+  and the run's last step if given (for an evaluator that stops there)."""
   record = {'model': model.name, 'recipe': recipe._asdict()}
   if max_steps is not None:
     record['max_steps'] = max_steps
+  record['dataset'] = {field: getattr(dataset, field)
+                       for field in RECORDED_DATASET_FIELDS}
   handle, temporary = tempfile.mkstemp(prefix='.model-', dir=directory)
   with os.fdopen(handle, 'w') as f:
     json.dump(record, f, indent=1)
   os.replace(temporary, os.path.join(directory, MODEL_FILE))
+
+
+# What model.json says of the data set: enough for eval, predict and the
+# SavedModel to need nothing else.
+RECORDED_DATASET_FIELDS = ('name', 'class_names', 'image_size',
+                           'channel_mean', 'channel_std')
+
+
+def _dataset(path, record):
+  """The registered Dataset that `record` (a parsed model.json) names,
+  checked against what the record says of it; CIFAR-10 where it names none.
+
+  Raises:
+    UserError: naming the field that is wrong.
+  """
+  fields = record.get('dataset')
+  if fields is None:
+    return cifar10_datasets.get(cifar10_datasets.DEFAULT_DATASET)
+  if not isinstance(fields, dict):
+    raise _field_error(path, 'dataset', 'is %s; it must be an object' %
+                       json.dumps(fields))
+  name = fields.get('name')
+  if name not in cifar10_datasets.DATASETS:
+    raise _field_error(path, 'dataset.name', 'is %s; it must be one of %s' % (
+        json.dumps(name), ', '.join(cifar10_datasets.DATASETS)))
+  dataset = cifar10_datasets.DATASETS[name]
+  for field in RECORDED_DATASET_FIELDS[1:]:
+    expected = getattr(dataset, field)
+    if field in fields and fields[field] != json.loads(json.dumps(expected)):
+      raise _field_error(path, 'dataset.' + field, 'is %s; the %s data set '
+                         'has %s' % (_short(fields[field]), name,
+                                     _short(expected)))
+  return dataset
+
+
+def _short(value):
+  """`value` in JSON, cut to a length a message line can hold."""
+  text = json.dumps(value)
+  return text if len(text) <= 60 else text[:57] + '...'
+
+
+def recorded_dataset(directory):
+  """The Dataset of the run in `directory`: its record's (CIFAR-10 for a
+  record that names none), or None where the folder has no record.
+
+  Raises:
+    UserError: as read(), or the "dataset" field is wrong.
+  """
+  if read(directory) is None:
+    return None
+  path = os.path.join(directory, MODEL_FILE)
+  with open(path, 'rb') as f:
+    return _dataset(path, json.loads(f.read().decode('utf-8')))
+
+
+def resolve_dataset(directory, name=None, training=False):
+  """The Dataset that a run in `directory` reads.
+
+  A folder whose record names a data set keeps it (checkpoints without a
+  record are CIFAR-10's, as the tutorial's); else the data set `name`
+  (--dataset; default cifar10_datasets.DEFAULT_DATASET).
+
+  Raises:
+    UserError: `name` is not registered, or differs from the folder's.
+  """
+  if name is not None:
+    cifar10_datasets.get(name)
+  found = recorded_dataset(directory) if os.path.isdir(directory) else None
+  if found is None and os.path.isdir(directory) and checkpoints.latest(
+      directory):
+    found = cifar10_datasets.get(cifar10_datasets.DEFAULT_DATASET)
+  if found is None:
+    return cifar10_datasets.get(name or cifar10_datasets.DEFAULT_DATASET)
+  if name is not None and name != found.name:
+    action = ('pass a new --train_dir to train on %s' % name if training else
+              'evaluate it on --dataset=%s' % found.name)
+    raise UserError('%s holds a model trained on %s (%d classes), not '
+                    '--dataset=%s (%d classes): %s, or leave --dataset out' %
+                    (directory, found.name, found.num_classes, name,
+                     cifar10_datasets.get(name).num_classes, action))
+  return found
 
 
 def recorded_max_steps(directory):

@@ -74,8 +74,8 @@ class Recipe(collections.namedtuple('Recipe', [
     'preprocessing', 'optimizer', 'schedule', 'learning_rate',
     'warmup_fraction',
     'epochs', 'weight_decay', 'batch_size', 'moving_average_decay',
-    'label_smoothing', 'loss_reduction', 'lookahead', 'tta'],
-                                    defaults=[0.0, 'mean', False, None])):
+    'label_smoothing', 'loss_reduction', 'lookahead', 'tta',
+    'train_examples'], defaults=[0.0, 'mean', False, None, None])):
   """A training recipe.
 
   Attributes:
@@ -106,6 +106,10 @@ class Recipe(collections.namedtuple('Recipe', [
       (`lookahead`), as airbench does.
     tta: None, or the test-time augmentation (cifar10_input.
       TEST_TIME_VIEWS) that eval, predict and the SavedModel apply.
+    train_examples: the training records an epoch goes through: those of
+      the data the run started on, recorded with the recipe so that a
+      resumed run keeps its schedule; None (a recipe not yet bound to
+      data): CIFAR-10's 50,000.
   """
 
   def steps(self, examples_per_step):
@@ -117,10 +121,17 @@ class Recipe(collections.namedtuple('Recipe', [
     """
     if self.epochs is None:
       return None
-    examples = cifar10_input.examples_per_epoch(
-        self.preprocessing, cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN,
-        self.batch_size)
-    return int(math.ceil(self.epochs * examples / examples_per_step))
+    return int(math.ceil(self.epochs * self.epoch_examples() /
+                         examples_per_step))
+
+  def epoch_examples(self):
+    """The examples an epoch trains on (cifar10_input.examples_per_epoch)."""
+    return cifar10_input.examples_per_epoch(
+        self.preprocessing, self.records(), self.batch_size)
+
+  def records(self):
+    """The training records the recipe's epochs are made of."""
+    return self.train_examples or cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN
 
   def warmup_epochs(self):
     return self.warmup_fraction * (self.epochs or 0)
@@ -176,7 +187,7 @@ class Schedule(collections.namedtuple('Schedule', 'rate describe')):
 
 def _step_decay_rate(recipe, global_step, examples_per_step):
   return cifar10.learning_rate(global_step, examples_per_step,
-                               recipe.learning_rate)
+                               recipe.learning_rate, recipe.records())
 
 
 def _step_decay_description(recipe):
@@ -188,7 +199,7 @@ def _step_decay_description(recipe):
 def _one_cycle_rate(recipe, global_step, examples_per_step):
   """A linear warm-up from WARMUP_START x the peak, then linearly to 0."""
   epoch = (tf.cast(global_step, tf.float32) * examples_per_step /
-           cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN)
+           recipe.records())
   peak = recipe.learning_rate
   warmup = max(recipe.warmup_epochs(), 1e-6)
   rising = peak * (WARMUP_START + (1 - WARMUP_START) * epoch / warmup)
@@ -258,11 +269,9 @@ class AirbenchSGD(tf.compat.v1.train.MomentumOptimizer):
         learning_rate / (1024.0 * (1 + 1 / (1 - AIRBENCH_MOMENTUM))),
         AIRBENCH_MOMENTUM, use_nesterov=True)
     self._decay = recipe.weight_decay * recipe.batch_size / recipe.learning_rate
-    examples = cifar10_input.examples_per_epoch(
-        recipe.preprocessing, cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN,
-        recipe.batch_size)
     self._epoch = tf.math.floordiv(
-        tf.cast(global_step, tf.int64) * examples_per_step, examples)
+        tf.cast(global_step, tf.int64) * examples_per_step,
+        recipe.epoch_examples())
     self._limits = layers.epoch_limits(tf.compat.v1.get_default_graph())
     tf.compat.v1.add_to_collection(layers.TRAINING_EPOCH, self._epoch)
 
@@ -353,6 +362,9 @@ FIELD_RULES = {
                                     v in cifar10_input.TEST_TIME_VIEWS),
             'null or one of ' + ', '.join(sorted(
                 cifar10_input.TEST_TIME_VIEWS))),
+    'train_examples': (lambda v: v is None or (
+        isinstance(v, int) and not isinstance(v, bool) and v >= 1),
+                       'null or a whole number of at least 1'),
 }
 
 

@@ -7,7 +7,6 @@ Convolutions have no biases (batch norm's offset does their job).
 
 import tensorflow as tf
 
-import cifar10_input
 
 
 def _basic_block(x, net, depth, stride, scope, projection):
@@ -51,7 +50,7 @@ def resnet18(images, net):
   """ResNet-18 for 32x32 inputs (3x3 stem, no pooling): 11,183,562."""
   x = net.conv(images, 64, 3, 'conv1', batch_norm=True, bias=False)
   x = _stages(x, net, (64, 128, 256, 512), 2, projection=True)
-  return net.dense(net.global_average_pool(x), cifar10_input.NUM_CLASSES,
+  return net.dense(net.global_average_pool(x), net.num_classes,
                    'logits', activation=None)
 
 
@@ -60,7 +59,7 @@ def cifar_resnet(n):
   def build(images, net):
     x = net.conv(images, 16, 3, 'conv1', batch_norm=True, bias=False)
     x = _stages(x, net, (16, 32, 64), n, projection=False)
-    return net.dense(net.global_average_pool(x), cifar10_input.NUM_CLASSES,
+    return net.dense(net.global_average_pool(x), net.num_classes,
                      'logits', activation=None)
   build.__doc__ = cifar_resnet.__doc__.replace('6n + 2', str(6 * n + 2))
   return build

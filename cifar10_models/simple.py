@@ -1,7 +1,5 @@
 """The small classic networks: the Keras comparison's baseline and LeNet-5."""
 
-import cifar10_input
-
 
 def baseline(images, net):
   """One convolution and one hidden layer: 198,506 parameters.
@@ -12,7 +10,7 @@ def baseline(images, net):
   x = net.conv(images, 6, 5, 'conv1', batch_norm=True)
   x = net.dropout(net.max_pool(x, 2, 2, 'SAME'), 0.2)
   x = net.dropout(net.dense(x, 128, 'dense1'), 0.2)
-  return net.dense(x, cifar10_input.NUM_CLASSES, 'logits', activation=None)
+  return net.dense(x, net.num_classes, 'logits', activation=None)
 
 
 def lenet5(images, net):
@@ -26,4 +24,4 @@ def lenet5(images, net):
   x = net.max_pool(x, 2, 2)
   x = net.dense(x, 120, 'dense1', activation='sigmoid')
   x = net.dense(x, 84, 'dense2', activation='sigmoid')
-  return net.dense(x, cifar10_input.NUM_CLASSES, 'logits', activation=None)
+  return net.dense(x, net.num_classes, 'logits', activation=None)

@@ -13,4 +13,5 @@ DECAYED = 'local3, local4'
 
 def tutorial(images, net):
   """The tutorial's conv1 ... softmax_linear: 1,068,298 parameters."""
-  return cifar10.inference(images, net.use_fp16, net.weight_decay)
+  return cifar10.inference(images, net.use_fp16, net.weight_decay,
+                           net.num_classes)

@@ -1,6 +1,5 @@
 """VGG16 with batch norm for 32x32 inputs, as in the Keras comparison."""
 
-import cifar10_input
 
 # Channels of the 13 convolutions, group by group; each group ends with a
 # 2x2 max-pool, so 32x32 becomes 1x1 after the fifth.
@@ -18,4 +17,4 @@ def vgg16(images, net):
     x = net.dropout(net.max_pool(x, 2, 2), DROPOUT)
   x = net.dropout(net.dense(x, 512, 'dense1'), DROPOUT)
   x = net.dropout(net.dense(x, 512, 'dense2'), DROPOUT)
-  return net.dense(x, cifar10_input.NUM_CLASSES, 'logits', activation=None)
+  return net.dense(x, net.num_classes, 'logits', activation=None)

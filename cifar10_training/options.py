@@ -12,9 +12,11 @@ from absl import flags
 
 import cifar10_models
 from cifar10_lib import devices
+from cifar10_lib import download
 from cifar10_lib import precision
 from cifar10_lib import tf_config
 from cifar10_lib.cli import UserError
+from cifar10_models import model_file
 from cifar10_training import cluster
 from cifar10_training import training
 
@@ -63,17 +65,31 @@ def model_from_flags():
                        if FLAGS[field].value is not None}
 
 
+def dataset_from_flags(directory, training):
+  """The records.Dataset of --dataset, or of the folder `directory` (see
+  model_file.resolve_dataset), its files fetched (--download) and checked.
+  """
+  dataset = model_file.resolve_dataset(directory, FLAGS.dataset, training)
+  download.prepare_data(dataset, FLAGS.data_dir,
+                        None if training else FLAGS.eval_data,
+                        FLAGS.download, FLAGS.data_url)
+  return dataset
+
+
 def plan_from_flags(towers=1, workers_per_update=1):
-  """The training.Plan that the flags and --train_dir ask for.
+  """The training.Plan that the flags and --train_dir ask for, once the
+  data set's files are there and checked.
 
   --batch_size and --max_steps default to the recipe's (see
   training.make_plan).
   """
   name, overrides = model_from_flags()
+  dataset = dataset_from_flags(FLAGS.train_dir, training=True)
   return training.make_plan(
       FLAGS.train_dir, name, overrides, FLAGS.use_fp16,
       batch_size=FLAGS.batch_size, max_steps=FLAGS.max_steps, towers=towers,
-      workers_per_update=workers_per_update)
+      workers_per_update=workers_per_update, dataset=dataset.name,
+      data_dir=FLAGS.data_dir)
 
 
 def loop_options_from_flags():

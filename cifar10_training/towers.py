@@ -113,7 +113,8 @@ def model_step(plan, deployment, next_batch, global_step):
   def tower_loss():
     images, labels = next_batch()
     summaries.image_summary('images', images)
-    logits = plan.model.logits(images, True, recipe, plan.use_fp16)
+    logits = plan.model.logits(images, True, recipe, plan.use_fp16,
+                               plan.dataset)
     return cifar10.loss(logits, labels, recipe.label_smoothing,
                         recipe.loss_reduction)
 

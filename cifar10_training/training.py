@@ -46,11 +46,14 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 INPUT_DEVICE = '/cpu:0'
 
 
-class Plan(collections.namedtuple('Plan', 'model recipe max_steps use_fp16',
-                                  defaults=[False])):
-  """What a run trains: the model, its recipe and the length.
+class Plan(collections.namedtuple(
+    'Plan', 'model recipe max_steps use_fp16 dataset',
+    defaults=[False, cifar10_input.DATASET])):
+  """What a run trains: the model, its recipe and the length, on which
+  data set.
 
-  max_steps counts global steps; use_fp16 is the tutorial's --use_fp16.
+  max_steps counts global steps; use_fp16 is the tutorial's --use_fp16;
+  dataset is a records.Dataset (cifar10_datasets).
   """
 
   @property
@@ -61,32 +64,47 @@ class Plan(collections.namedtuple('Plan', 'model recipe max_steps use_fp16',
 
 def make_plan(train_dir, name=None, overrides=None, use_fp16=False,
               batch_size=None, max_steps=None, towers=1,
-              workers_per_update=1):
+              workers_per_update=1, dataset=None, data_dir=None):
   """The Plan for training into `train_dir`.
 
-  A folder that holds a model resumes it with its recorded recipe; else
-  the model `name` (default: the tutorial's) with its own. `batch_size` and
+  A folder that holds a model resumes it with its recorded recipe and data
+  set; else the model `name` (default: the tutorial's) with its own, on
+  the data set `dataset` (a name; default CIFAR-10). `batch_size` and
   `max_steps`, when given, win; otherwise the recipe's batch size, and its
   epochs in global steps of towers x workers_per_update batches (a recipe
-  without epochs: DEFAULT_MAX_STEPS). The batch size goes into the recipe
-  that the folder records, so a resumed run keeps it: the learning-rate
-  schedule turns steps into epochs with it.
+  without epochs: DEFAULT_MAX_STEPS). An epoch is the training records in
+  `data_dir` (without it, the data set's official count). The batch size
+  and that count go into the recipe that the folder records, so a resumed
+  run keeps them: the learning-rate schedule turns steps into epochs with
+  them.
 
   Raises:
-    UserError: as model_file.resolve, or a count below 1.
+    UserError: as model_file.resolve and resolve_dataset, a count below
+      1, or the data files' problems (records.DataError).
   """
   for argument, value in (('batch_size', batch_size),
                           ('max_steps', max_steps)):
     if value is not None:
       errors.check_count(argument, value)
+  data = model_file.resolve_dataset(train_dir, dataset, training=True)
   model, recipe = model_file.resolve(train_dir, name, use_fp16, overrides,
                                      training=True)
   if batch_size is not None:
     recipe = recipe._replace(batch_size=batch_size)
+  if recipe.train_examples is None:
+    recipe = recipe._replace(train_examples=(
+        training_records(data, data_dir) if data_dir is not None
+        else data.train_examples))
   if max_steps is None:
     max_steps = (DEFAULT_MAX_STEPS if recipe.epochs is None else recipe.steps(
         recipe.batch_size * towers * workers_per_update))
-  return Plan(model, recipe, max_steps, use_fp16)
+  return Plan(model, recipe, max_steps, use_fp16, data)
+
+
+def training_records(dataset, data_dir):
+  """How many training records `data_dir` holds of `dataset` (checked)."""
+  return records.num_examples_in(dataset,
+                                 records.data_files(dataset, data_dir))
 
 
 class LoopOptions(collections.namedtuple('LoopOptions', [
@@ -182,10 +200,10 @@ class _CheckpointSchedule(object):
     return self._last_step == step
 
 
-def _check_batch_fits(batch_size, data_dir):
+def _check_batch_fits(batch_size, dataset, data_dir):
   """Raises UserError, before anything is written, if one batch needs more
   examples than the training files of `data_dir` hold."""
-  examples = records.num_examples_in(records.data_files(data_dir))
+  examples = training_records(dataset, data_dir)
   if batch_size > examples:
     raise UserError('--batch_size=%d is more than the %d training examples '
                     'in %s: pass at most --batch_size=%d' %
@@ -202,7 +220,7 @@ def _prepare_train_dir(train_dir):
 
 
 def _restore_or_initialize(sess, saver, var_map, init_op, global_step,
-                           options):
+                           options, dataset):
   """Resumes from the newest readable checkpoint in options.train_dir, or
   starts: initializes the variables, and sets those a layer takes from the
   training data (layers.data_initializers).
@@ -216,8 +234,8 @@ def _restore_or_initialize(sess, saver, var_map, init_op, global_step,
   if checkpoint is None:
     sess.run(init_op)
     for count, images, assign in layers.data_initializers(sess.graph):
-      sess.run(assign, {images: records.training_images(options.data_dir,
-                                                        count)})
+      sess.run(assign, {images: records.training_images(
+          dataset, options.data_dir, count)})
     return 0
   step = sess.run(global_step)
   print('Resuming from %s at step %d.' % (checkpoint, step), flush=True)
@@ -260,19 +278,19 @@ def run_training(plan, deployment, config, options, role=None, target='',
   role = role or LocalRole()
   # Examples one step of this process trains on, for examples/sec.
   examples_per_step = plan.batch_size * deployment.towers
-  _check_batch_fits(plan.batch_size, options.data_dir)
+  _check_batch_fits(plan.batch_size, plan.dataset, options.data_dir)
   if role.is_chief:
     _prepare_train_dir(options.train_dir)
-  print('Training %s for %d steps of %d examples; %s.' %
+  print('Training %s for %d steps of %d examples of %s; %s.' %
         (plan.model.name, plan.max_steps, examples_per_step,
-         plan.model.describe(plan.recipe)), flush=True)
+         _describe_data(plan), plan.model.describe(plan.recipe)), flush=True)
   seed = _seed(options.seed)
   with tf.Graph().as_default() as graph, role.device_scope():
     tf.compat.v1.set_random_seed(seed)
     # Workers of a cluster each get their own order and distortions.
     global_step, start_input, next_batch = input_and_global_step(
         options.data_dir, plan.batch_size, seed + role.task_index,
-        plan.recipe.preprocessing)
+        plan.recipe.preprocessing, plan.dataset)
     train_op, total_loss = towers.model_step(plan, deployment, next_batch,
                                              global_step)
     with tf.control_dependencies([train_op]):
@@ -287,7 +305,8 @@ def run_training(plan, deployment, config, options, role=None, target='',
     with tf.compat.v1.Session(target, config=config) as sess:
       step = role.prepare_session(
           sess, lambda: _restore_or_initialize(sess, saver, var_map, init_op,
-                                               global_step, options),
+                                               global_step, options,
+                                               plan.dataset),
           lambda: sess.run(global_step))
       if 0 < step < plan.max_steps:
         print('%d of the run\'s %d steps remain.' %
@@ -295,7 +314,7 @@ def run_training(plan, deployment, config, options, role=None, target='',
       if role.is_chief:
         # Once the checkpoints are known to be this model's.
         model_file.write(options.train_dir, plan.model, plan.recipe,
-                         plan.max_steps)
+                         plan.max_steps, plan.dataset)
       ops.start_input(sess, step)
       writer = (tf.compat.v1.summary.FileWriter(options.train_dir, graph)
                 if role.is_chief else None)
@@ -303,8 +322,7 @@ def run_training(plan, deployment, config, options, role=None, target='',
       role.start(sess)
       with _StopRequest() as stop, role.watching(sess):
         step = _loop(sess, ops, writer, saver if role.is_chief else None,
-                     step, plan.max_steps, examples_per_step, stop, role,
-                     options)
+                     step, plan, examples_per_step, stop, role, options)
       if writer:
         writer.close()
       if stop.signum is None:
@@ -337,8 +355,16 @@ def _end_line(step, options, use_fp16):
            shlex.quote(options.train_dir), ' --use_fp16' if use_fp16 else ''))
 
 
+def _describe_data(plan):
+  """The data set of a run's first line: its title, classes and records."""
+  return '%s (%d classes, %d training records)' % (
+      plan.dataset.title, plan.dataset.num_classes,
+      plan.recipe.records())
+
+
 def input_and_global_step(data_dir, batch_size, seed,
-                          preprocessing=cifar10_input.TUTORIAL_PREPROCESSING):
+                          preprocessing=cifar10_input.TUTORIAL_PREPROCESSING,
+                          dataset=cifar10_input.DATASET):
   """The global step and the training input, both on the CPU.
 
   On a GPU machine the placer would be free to put them on a GPU: the
@@ -359,7 +385,7 @@ def input_and_global_step(data_dir, batch_size, seed,
         tf.constant(0, tf.int64), [], name='first_batch')
     iterator = tf.compat.v1.data.make_initializable_iterator(
         cifar10_input.train_dataset(data_dir, batch_size, seed, preprocessing,
-                                    first_batch))
+                                    first_batch, dataset))
   batches_per_step = []
 
   def next_batch():
@@ -388,24 +414,25 @@ def _summary_due(summary_op, every, step):
   return summary_op is not None and every and (step == 1 or step % every == 0)
 
 
-def _loop(sess, ops, writer, saver, step, max_steps, examples_per_step,
-          stop, role, options):
-  """Runs training steps from `step` to `max_steps`; returns the last step.
+def _loop(sess, ops, writer, saver, step, plan, examples_per_step, stop, role,
+          options):
+  """Runs training steps from `step` to plan.max_steps; returns the last
+  step.
 
   Without a saver (a worker that is not the chief) it saves nothing.
   """
-  if step >= max_steps:
+  if step >= plan.max_steps:
     print('Already at step %d, the last of this run (%d): nothing to do.' %
-          (step, max_steps), flush=True)
+          (step, plan.max_steps), flush=True)
   schedule = _CheckpointSchedule(options.save_checkpoint_steps,
                                  options.save_checkpoint_secs, step)
   window_start, window_steps = time.time(), 0
-  while step < max_steps and stop.signum is None:
+  while step < plan.max_steps and stop.signum is None:
     write_summary = _summary_due(ops.summary_op, options.summary_steps,
                                  step + 1)
     fetches = [ops.step_after, ops.total_loss] + (
         [ops.summary_op] if write_summary else [])
-    with records.explain_data_errors():
+    with records.explain_data_errors(plan.dataset):
       # A failed step leaves the input iterator at its end: restart it.
       results = role.run_step(sess, fetches,
                               lambda: ops.start_input(sess, step))

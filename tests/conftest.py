@@ -22,14 +22,18 @@ sys.path.insert(0, ROOT)
 from cifar10_lib import devices
 devices.set_tensorflow_options()  # Before TensorFlow loads.
 from cifar10_lib import records
-from cifar10_lib.synthetic import make_data_dir, write_records
+from cifar10_datasets.synthetic import make_data_dir, write_records
+from cifar10_datasets.cifar10 import CIFAR10
 # pylint: enable=g-import-not-at-top,wrong-import-position
 
 # The project's packages; with the modules at the top, its library code.
-PACKAGES = ('cifar10_lib', 'cifar10_models', 'cifar10_training')
+PACKAGES = ('cifar10_lib', 'cifar10_datasets', 'cifar10_models',
+            'cifar10_training')
 
-TRAIN_FILES = records.TRAIN_FILES
-TEST_FILE = records.TEST_FILES[0]
+# The data_dir fixture's training set (make_data_dir's: 5 files of 40).
+TRAINING_EXAMPLES = 200
+TRAIN_FILES = CIFAR10.files.train_files
+TEST_FILE = CIFAR10.files.test_files[0]
 
 
 def project_sources():
@@ -90,30 +94,39 @@ class _Python2Pickler(pickle._Pickler):  # pylint: disable=protected-access
   dispatch[type(len)] = save_builtin
 
 
-def write_python_batch(path, images, labels):
+def write_python_batch(path, images, labels, label_keys=(b'labels',)):
   """Writes `images` and `labels` as a batch of the official Python version:
   a pickled dict with b'data', uint8 [n, 3072] in R, G, B planes, and
-  b'labels', a list of ints."""
+  under each of `label_keys` a list of ints (`labels`: [n], or [n, keys]:
+  a column per key)."""
   images = np.asarray(images, dtype=np.uint8)
+  columns = np.asarray(labels).reshape(len(images), -1)
   batch = {b'batch_label': b'synthetic batch',
-           b'labels': [int(l) for l in labels],
            b'data': images.transpose(0, 3, 1, 2).reshape(len(images), -1),
            b'filenames': [b'%d.png' % i for i in range(len(images))]}
+  for k, key in enumerate(label_keys):
+    batch[key] = [int(l) for l in columns[:, k]]
   with open(path, 'wb') as f:
     _Python2Pickler(f, protocol=2).dump(batch)
 
 
-def to_python_version(data_dir, root):
-  """Writes the records of `data_dir`'s binary files as the Python version
-  below `root`, which gets no binary files; returns `root`."""
-  folder = os.path.join(root, records.PYTHON_BATCHES_DIR)
+def to_python_version(data_dir, root, dataset=CIFAR10):
+  """Writes the records of `data_dir`'s binary files of `dataset` as its
+  Python version below `root`, which gets no binary files; returns
+  `root`."""
+  files = dataset.files
+  folder = os.path.join(root, files.python_dir)
   os.makedirs(folder)
-  for name in TRAIN_FILES + (TEST_FILE,):
-    rows = np.fromfile(os.path.join(records.batches_dir(data_dir), name),
-                       np.uint8).reshape(-1, records.RECORD_BYTES)
-    images = rows[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
-    write_python_batch(os.path.join(folder, name[:-len('.bin')]), images,
-                       rows[:, 0])
+  for name, python_name in zip(
+      files.train_files + files.test_files,
+      files.python_train_files + files.python_test_files):
+    rows = np.fromfile(os.path.join(records.batches_dir(dataset, data_dir),
+                                    name),
+                       np.uint8).reshape(-1, dataset.record_bytes)
+    images = rows[:, dataset.label_bytes:].reshape(
+        -1, 3, dataset.image_size, dataset.image_size).transpose(0, 2, 3, 1)
+    write_python_batch(os.path.join(folder, python_name), images,
+                       rows[:, :dataset.label_bytes], files.python_label_keys)
   return str(root)
 
 
@@ -143,7 +156,7 @@ def stripes_model(tmp_path_factory):
   """
   root = tmp_path_factory.mktemp('stripes')
   rng = np.random.RandomState(5)
-  folder = root / 'data' / records.BATCHES_DIR
+  folder = root / 'data' / CIFAR10.files.binary_dir
   folder.mkdir(parents=True)
   for name in TRAIN_FILES + (TEST_FILE,):
     labels = rng.randint(0, len(PATTERNS), size=100)

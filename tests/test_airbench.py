@@ -11,7 +11,7 @@ from cifar10_models import model_file
 import cifar10_predict
 import cifar10_train
 from cifar10_training import training
-from cifar10_lib.synthetic import make_data_dir
+from cifar10_datasets.synthetic import make_data_dir
 from cifar10_models import layers
 from cifar10_models import recipe as recipes
 
@@ -77,7 +77,7 @@ def _batch(ids, epoch, seed=7, num_examples=20):
                              tf.constant(epoch, tf.int64),
                              tf.zeros([len(ids), 32, 32, 3], tf.uint8),
                              tf.constant(ids, tf.int64), len(ids),
-                             num_examples)
+                             num_examples, cifar10_input.DATASET)
 
 
 def test_alternating_flips_mirror_each_image_once_in_two_epochs():

@@ -11,11 +11,9 @@ from cifar10_lib import download
 from cifar10_lib import records
 from cifar10_lib.cli import UserError
 from cifar10_training import training
-from conftest import run_script
+from conftest import TRAINING_EXAMPLES, run_script
 from test_scripts import _one_line_error
-
-# make_data_dir's training set: 5 files of 40 records.
-TRAINING_EXAMPLES = 200
+from cifar10_datasets.cifar10 import CIFAR10
 
 
 @pytest.mark.parametrize('arguments,says', [
@@ -72,12 +70,12 @@ def test_a_watch_with_no_interval_still_waits_a_second(tmp_path, data_dir,
 
 
 def test_the_batches_folder_as_data_dir_names_its_parent(data_dir):
-  folder = records.batches_dir(data_dir)
+  folder = records.batches_dir(CIFAR10, data_dir)
   before = sorted(os.listdir(folder))
   with pytest.raises(records.DataError, match=(
       r'data_dir %s holds the batch files themselves: pass its parent, '
       r'--data_dir=%s$' % (folder, data_dir))):
-    download.prepare_data(folder)
+    download.prepare_data(CIFAR10, folder)
   assert sorted(os.listdir(folder)) == before
 
 

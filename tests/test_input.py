@@ -11,7 +11,9 @@ import tensorflow as tf
 import cifar10
 import cifar10_input
 from cifar10_lib import records
-from cifar10_lib.synthetic import colour_images, make_data_dir, write_records
+from cifar10_datasets.synthetic import colour_images, make_data_dir
+from cifar10_datasets.synthetic import write_records
+from cifar10_datasets.cifar10 import CIFAR10
 from conftest import TEST_FILE, to_python_version, write_python_batch
 
 
@@ -24,8 +26,8 @@ def _pattern_images(n):
 
 
 def _decoded(paths):
-  images, labels = records.split_records(
-      cifar10_input._load(tf.constant(paths), False))
+  images, labels = records.split_records(CIFAR10,
+      cifar10_input._load(CIFAR10, tf.constant(paths), False))
   return list(zip(images.numpy(), labels.numpy()))
 
 
@@ -61,7 +63,7 @@ def test_eval_input_yields_each_example_once_in_order(tmp_path, num_examples,
   rng = np.random.RandomState(1)
   labels = rng.randint(0, 10, size=num_examples)
   images = colour_images(labels, rng, noise=60.0)
-  folder = tmp_path / records.BATCHES_DIR
+  folder = tmp_path / CIFAR10.files.binary_dir
   folder.mkdir()
   write_records(str(folder / TEST_FILE), images, labels)
   batches = list(cifar10_input.eval_dataset(
@@ -243,38 +245,38 @@ def test_training_batches_are_full_and_shuffled(data_dir):
 
 def test_missing_data_dir_is_reported(tmp_path):
   with pytest.raises(records.DataError, match='does not exist'):
-    records.data_files(str(tmp_path / 'nowhere'))
+    records.data_files(CIFAR10, str(tmp_path / 'nowhere'))
 
 
 def test_file_instead_of_folder_is_reported(tmp_path):
   path = tmp_path / 'file'
   path.write_text('x')
   with pytest.raises(records.DataError, match='is a file'):
-    records.data_files(str(path))
+    records.data_files(CIFAR10, str(path))
 
 
 def test_missing_file_is_reported(data_dir):
-  os.remove(os.path.join(records.batches_dir(data_dir),
+  os.remove(os.path.join(records.batches_dir(CIFAR10, data_dir),
                          'data_batch_3.bin'))
   with pytest.raises(records.DataError,
                      match='data_batch_3.bin is missing'):
-    records.data_files(data_dir)
+    records.data_files(CIFAR10, data_dir)
 
 
 def test_partial_record_is_reported(data_dir):
-  path = os.path.join(records.batches_dir(data_dir), TEST_FILE)
+  path = os.path.join(records.batches_dir(CIFAR10, data_dir), TEST_FILE)
   with open(path, 'ab') as f:
     f.write(b'\0' * 100)
   with pytest.raises(records.DataError,
                      match='not a whole number of 3073-byte records'):
-    records.data_files(data_dir, 'test')
+    records.data_files(CIFAR10, data_dir, 'test')
 
 
 def test_bad_label_is_reported_with_its_file(tmp_path):
   root = make_data_dir(tmp_path)
-  path = os.path.join(records.batches_dir(root), TEST_FILE)
+  path = os.path.join(records.batches_dir(CIFAR10, root), TEST_FILE)
   data = bytearray(open(path, 'rb').read())
-  data[5 * records.RECORD_BYTES] = 12
+  data[5 * CIFAR10.record_bytes] = 12
   open(path, 'wb').write(bytes(data))
   with tf.Graph().as_default():
     images, labels = cifar10_input.inputs('test', root, 8)
@@ -282,15 +284,15 @@ def test_bad_label_is_reported_with_its_file(tmp_path):
       with pytest.raises(records.DataError,
                          match=r'test_batch.bin has a record with label byte '
                          r'12, not 0..9'):
-        with records.explain_data_errors():
+        with records.explain_data_errors(CIFAR10):
           sess.run([images, labels])
 
 
 def test_python_version_gives_the_binary_versions_pixels_and_labels(
     data_dir, tmp_path):
   python_dir = to_python_version(data_dir, tmp_path / 'python')
-  assert [os.path.basename(p) for p in records.data_files(
-      python_dir)] == list(records.PYTHON_TRAIN_FILES)
+  assert [os.path.basename(p) for p in records.data_files(CIFAR10,
+      python_dir)] == list(CIFAR10.files.python_train_files)
   for eval_data in ('test', 'train_eval'):
     got = list(cifar10_input.eval_dataset(eval_data, python_dir,
                                           64).as_numpy_iterator())
@@ -315,18 +317,19 @@ def test_a_run_unpickles_each_python_batch_once(data_dir, tmp_path,
   loaded = []
   load = records.load_python_batch
   monkeypatch.setattr(records, 'load_python_batch',
-                      lambda path: loaded.append(path) or load(path))
-  records.data_files(python_dir)  # the scripts' check at start
+                      lambda dataset, path: loaded.append(path) or
+                      load(dataset, path))
+  records.data_files(CIFAR10, python_dir)  # the scripts' check at start
   dataset = cifar10_input.train_dataset(python_dir, 32, seed=4)
   next(iter(dataset.as_numpy_iterator()))
   assert sorted(os.path.basename(p) for p in loaded) == sorted(
-      records.PYTHON_TRAIN_FILES)
+      CIFAR10.files.python_train_files)
   # A file changed after its check is unpickled (and checked) again.
-  path = os.path.join(records.python_batches_dir(python_dir),
+  path = os.path.join(records.python_batches_dir(CIFAR10, python_dir),
                       'data_batch_2')
   write_python_batch(path, np.zeros((3, 32, 32, 3)), [1, 2, 3])
-  assert records.num_examples_in(
-      records.data_files(python_dir)) == 4 * 40 + 3
+  assert records.num_examples_in(CIFAR10,
+      records.data_files(CIFAR10, python_dir)) == 4 * 40 + 3
   assert loaded[-1] == path
 
 
@@ -343,7 +346,7 @@ class _RunsACommand(object):
 def _python_dir_with(tmp_path, data_dir, damage):
   """The Python version of data_dir, its data_batch_2 replaced by damage(path)."""
   python_dir = to_python_version(data_dir, tmp_path / 'python')
-  path = os.path.join(records.python_batches_dir(python_dir),
+  path = os.path.join(records.python_batches_dir(CIFAR10, python_dir),
                       'data_batch_2')
   damage(path)
   return python_dir
@@ -362,7 +365,7 @@ def test_a_pickle_that_would_run_a_command_is_refused_unrun(data_dir,
                      match=r'data_batch_2 is not a CIFAR-10 Python batch \(it '
                      r'asks to load \w+\.system, which CIFAR-10 batches '
                      r'never do\); refusing to load it'):
-    records.data_files(python_dir)
+    records.data_files(CIFAR10, python_dir)
   assert not marker.exists()
 
 
@@ -399,8 +402,8 @@ def test_a_batch_saved_again_with_any_protocol_loads_the_same(
     pickle._Pickler(f, protocol=protocol).dump(batch)  # pylint: disable=protected-access
   written = saved.read_bytes()
   assert (b'numpy.core.' in written) == (numpy_names == 'numpy 1')
-  np.testing.assert_array_equal(records.load_python_batch(str(saved)),
-                                records.load_python_batch(official))
+  np.testing.assert_array_equal(records.load_python_batch(CIFAR10, str(saved)),
+                                records.load_python_batch(CIFAR10, official))
 
 
 @pytest.mark.parametrize('module,name,args', [
@@ -425,7 +428,7 @@ def test_a_pickle_that_calls_anything_else_is_refused(tmp_path, module, name,
     assert b'data' in pickle.load(f)
   with pytest.raises(records.DataError, match=r'is not a CIFAR-10 Python '
                      r'batch \(it asks .*; refusing to load it'):
-    records.load_python_batch(str(path))
+    records.load_python_batch(CIFAR10, str(path))
 
 
 @pytest.mark.parametrize('damage,message', [
@@ -441,5 +444,5 @@ def test_a_damaged_python_batch_is_one_line(data_dir, tmp_path, damage,
                                            message):
   python_dir = _python_dir_with(tmp_path, data_dir, damage)
   with pytest.raises(records.DataError, match=message) as error:
-    records.data_files(python_dir)
+    records.data_files(CIFAR10, python_dir)
   assert '\n' not in str(error.value)

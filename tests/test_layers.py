@@ -33,7 +33,7 @@ LAYERS = {
     'cifar10_lib.step': RUNTIME,
     'cifar10_lib.records': DATA,
     'cifar10_lib.download': DATA,
-    'cifar10_lib.synthetic': DATA,
+    'cifar10_datasets': DATA,
     'cifar10_input': DATA,
     'cifar10': NETWORKS,
     'cifar10_models': NETWORKS,

@@ -31,6 +31,7 @@ WRONG = {
     'recipe.loss_reduction': (1, 'max'),
     'recipe.lookahead': ('yes', 1),
     'recipe.tta': (6, 'five_crop'),
+    'recipe.train_examples': ('50000', 0),
     'max_steps': ('100', 0),
 }
 

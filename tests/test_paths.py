@@ -20,7 +20,7 @@ import pytest
 import tensorflow as tf
 
 from cifar10_lib import paths
-from cifar10_lib.synthetic import make_data_dir
+from cifar10_datasets.synthetic import make_data_dir
 from conftest import ROOT, env_without_tensorflow, run_script, tree_snapshot
 
 # What each kind of path is given by the script that takes it, beside it:

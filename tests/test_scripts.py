@@ -17,7 +17,8 @@ import tensorflow as tf
 import cifar10
 import cifar10_input
 from cifar10_lib import records
-from cifar10_lib.synthetic import make_data_dir
+from cifar10_datasets.synthetic import make_data_dir
+from cifar10_datasets.cifar10 import CIFAR10
 from conftest import ROOT, TEST_FILE, run_script, to_python_version
 
 TRAIN_LINE = re.compile(r'^\d{4}-\d\d-\d\d [\d:.]+: step (\d+), loss = [\d.]+ '
@@ -166,8 +167,9 @@ def test_training_learns_and_eval_counts_each_class(stripes_model, tmp_path):
 def _recount(data_dir, train_dir, num_examples):
   """The confusion matrix of the newest checkpoint on the first examples
   of the test file, computed here from the records, without cifar10_eval."""
-  rows = np.fromfile(os.path.join(records.batches_dir(data_dir), TEST_FILE),
-                     np.uint8).reshape(-1, records.RECORD_BYTES)[:num_examples]
+  rows = np.fromfile(os.path.join(records.batches_dir(CIFAR10, data_dir),
+                                  TEST_FILE),
+                     np.uint8).reshape(-1, CIFAR10.record_bytes)[:num_examples]
   labels = rows[:, 0]
   images = rows[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
   with tf.Graph().as_default():
@@ -297,14 +299,15 @@ def _one_line_error(result, pattern):
 
 
 def _corrupt_label(data_dir):
-  path = os.path.join(records.batches_dir(data_dir), 'data_batch_2.bin')
+  path = os.path.join(records.batches_dir(CIFAR10, data_dir),
+                      'data_batch_2.bin')
   data = bytearray(open(path, 'rb').read())
-  data[3 * records.RECORD_BYTES] = 200
+  data[3 * CIFAR10.record_bytes] = 200
   open(path, 'wb').write(bytes(data))
 
 
 def _truncate_test_file(data_dir):
-  path = os.path.join(records.batches_dir(data_dir), TEST_FILE)
+  path = os.path.join(records.batches_dir(CIFAR10, data_dir), TEST_FILE)
   os.truncate(path, os.path.getsize(path) - 10)
 
 

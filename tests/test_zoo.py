@@ -17,7 +17,7 @@ from cifar10_training import towers
 from cifar10_training import training
 from cifar10_models import layers
 from cifar10_models import recipe as recipes
-from conftest import run_script
+from conftest import TRAINING_EXAMPLES, run_script
 from test_scripts import PRECISION_LINE, _assert_ok, _eval, _one_line_error
 from test_scripts import _train
 
@@ -131,9 +131,10 @@ def test_towers_update_batch_norm_statistics_once_per_step():
 
 
 def _recipe_flags(steps, batch):
-  """Flags that make a zoo recipe's whole one-cycle schedule `steps` long."""
+  """Flags that make a zoo recipe's whole one-cycle schedule `steps` long
+  on the data_dir fixture's training set."""
   return ['--batch_size=%d' % batch, '--epochs=%g' % (
-      steps * batch / float(cifar10_input.NUM_EXAMPLES_PER_EPOCH_FOR_TRAIN))]
+      steps * batch / float(TRAINING_EXAMPLES))]
 
 
 @pytest.mark.slow
@@ -301,8 +302,8 @@ def _numpy_padded_crop(images, offsets, flips):
                     [[pad, pad], [pad, pad], [0, 0]])
     crop = padded[row:row + 32, column:column + 32]
     out.append(crop[:, ::-1] if flip else crop)
-  return ((np.stack(out) - cifar10_input.CHANNEL_MEAN) /
-          cifar10_input.CHANNEL_STD)
+  return ((np.stack(out) - cifar10_input.DATASET.channel_mean) /
+          cifar10_input.DATASET.channel_std)
 
 
 @pytest.mark.parametrize('shift', [cifar10_input.PAD, 0])
