@@ -48,6 +48,7 @@ import tensorflow as tf
 
 import cifar10
 import cifar10_input
+from cifar10_datasets import folder
 from cifar10_models import model_file
 from cifar10_lib import checkpoints
 from cifar10_lib import errors
@@ -87,13 +88,14 @@ class Settings(collections.namedtuple('Settings', [
     'checkpoint_dir', 'data_dir', 'eval_dir', 'eval_data', 'batch_size',
     'num_examples', 'run_once', 'eval_interval_secs', 'per_class',
     'results_file', 'model', 'use_fp16', 'tta', 'until_last_step',
-    'dataset'],
+    'dataset', 'folder_settings'],
     defaults=['test', EVAL_BATCH_SIZE, None, True, 300, True, None, None,
               False, True,
-              False, None])):
+              False, None, folder.Settings()])):
   """What an evaluation reads, writes and prints: the flags of the same
   names (model: --model, dataset: --dataset, None to take the folder's;
-  num_examples None: all of eval_data). From Python an
+  num_examples None: all of eval_data; folder_settings: an image folder's
+  conversion, folder.Settings). From Python an
   evaluation runs once by default; run_once=False watches the folder,
   and with until_last_step (a cluster's evaluator) ends once it has
   evaluated the step the run's trainer recorded as its last.
@@ -445,8 +447,9 @@ def run_eval(settings, config=None):
     _wait_for_a_checkpoint(settings.checkpoint_dir, interval_secs)
   model, recipe = model_file.resolve(settings.checkpoint_dir, settings.model,
                                      settings.use_fp16)
-  dataset = model_file.resolve_dataset(settings.checkpoint_dir,
-                                       settings.dataset)
+  dataset = model_file.resolve_dataset(
+      settings.checkpoint_dir, settings.dataset, data_dir=settings.data_dir,
+      folder_settings=settings.folder_settings)
   config = config or devices.session_config()
   with tf.Graph().as_default() as graph:
     graph_outputs = build_eval_graph(
@@ -511,7 +514,8 @@ def settings_from_flags():
       run_once=FLAGS.run_once, eval_interval_secs=FLAGS.eval_interval_secs,
       per_class=FLAGS.per_class, results_file=FLAGS.results_file,
       model=options.model_from_flags()[0], use_fp16=FLAGS.use_fp16,
-      tta=FLAGS.tta, dataset=FLAGS.dataset)
+      tta=FLAGS.tta, dataset=FLAGS.dataset,
+      folder_settings=options.folder_settings_from_flags())
 
 
 def main(unused_argv):

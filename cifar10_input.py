@@ -21,7 +21,8 @@ import tensorflow as tf
 import cifar10_datasets
 from cifar10_lib import records
 
-# Images are cropped from 32x32 to this size, as in the tutorial.
+# Images are cropped from 32x32 to this size, as in the tutorial (from
+# other sizes, to the same share of the side: crop_size).
 IMAGE_SIZE = 24
 
 # The data set the tutorial's functions read, and its numbers under the
@@ -103,6 +104,12 @@ def new_seed():
   return random.SystemRandom().randrange(2 ** 31)
 
 
+def crop_size(image_size):
+  """The tutorial's crop of an image of `image_size`: 24 of 32, the same
+  share of other sizes."""
+  return image_size * IMAGE_SIZE // DATASET.image_size
+
+
 def distortion_params(seed, n, image_size=DATASET.image_size):
   """Random distortions for n images of `image_size`, a function of the
   int64 [2] `seed`.
@@ -116,7 +123,7 @@ def distortion_params(seed, n, image_size=DATASET.image_size):
   """
   u = tf.random.stateless_uniform([n, 5], seed)
   offsets = tf.cast(
-      u[:, :2] * (image_size - IMAGE_SIZE + 1), tf.int32)
+      u[:, :2] * (image_size - crop_size(image_size) + 1), tf.int32)
   flips = u[:, 2] < 0.5
   deltas = MAX_BRIGHTNESS_DELTA * (2.0 * u[:, 3] - 1.0)
   factors = CONTRAST_LOWER + (CONTRAST_UPPER - CONTRAST_LOWER) * u[:, 4]
@@ -141,7 +148,8 @@ def distort_images(images, offsets, flips, deltas, factors):
     offsets, flips, deltas, factors: per image, as `distortion_params`
       returns them.
   """
-  images = _crop_and_flip(images, offsets, flips, IMAGE_SIZE)
+  images = _crop_and_flip(images, offsets, flips,
+                          crop_size(images.shape[1]))
   images = tf.cast(images, tf.float32) + deltas[:, None, None, None]
   means = tf.reduce_mean(images, axis=[1, 2], keepdims=True)
   images = (images - means) * factors[:, None, None, None] + means
@@ -156,9 +164,9 @@ def distort_images_one_at_a_time(images, offsets, flips, deltas, factors):
   """
   def distort(args):
     image, offset, flip, delta, factor = args
+    crop = crop_size(image.shape[0])
     image = tf.image.crop_to_bounding_box(
-        tf.cast(image, tf.float32), offset[0], offset[1], IMAGE_SIZE,
-        IMAGE_SIZE)
+        tf.cast(image, tf.float32), offset[0], offset[1], crop, crop)
     image = tf.where(flip, tf.image.flip_left_right(image), image)
     image = tf.image.adjust_brightness(image, delta)
     image = tf.image.adjust_contrast(image, factor)
@@ -215,9 +223,10 @@ def eval_image(image, unused_dataset=None):
   network, without the randomness. (Per-image standardization needs no
   data set's statistics.)
   """
-  margin = (image.shape[-2] - IMAGE_SIZE) // 2
-  image = tf.cast(image[..., margin:margin + IMAGE_SIZE,
-                        margin:margin + IMAGE_SIZE, :], tf.float32)
+  crop = crop_size(image.shape[-2])
+  margin = (image.shape[-2] - crop) // 2
+  image = tf.cast(image[..., margin:margin + crop, margin:margin + crop, :],
+                  tf.float32)
   return tf.image.per_image_standardization(image)
 
 
@@ -254,8 +263,10 @@ class Preprocessing(collections.namedtuple(
   """How a model sees the images, a recipe element any model can use.
 
   Attributes:
-    description: in words, for the run's first line.
-    size: the height and width the network gets.
+    description: in words, for the run's first line ('%(size)d': the
+      size the network gets).
+    size: size(image_size) -> the height and width the network gets of
+      images of image_size.
     train: train(batch) -> float32 training images from a Batch, a
       function of its seed and number (and ids, epoch) alone.
     eval: eval(images, dataset) -> the float32 evaluation form of uint8
@@ -263,6 +274,10 @@ class Preprocessing(collections.namedtuple(
       the SavedModel apply it.
     order: STREAM or EPOCHS.
   """
+
+  def describe(self, image_size):
+    """The description, for images of `image_size`."""
+    return self.description % {'size': self.size(image_size)}
 
 
 def _tutorial_train(batch):
@@ -297,27 +312,30 @@ def _translate_and_flip_train(batch):
                                   batch.images.shape[1]), batch.dataset)
 
 
+def _whole(image_size):
+  """The zoo's preprocessings show the network the whole image."""
+  return image_size
+
+
 TRANSLATE_PREPROCESSING = 'translate_alternating_flip'
 PREPROCESSING = {
     TUTORIAL_PREPROCESSING: Preprocessing(
-        '24x24 (training: random crops, flips, brightness and contrast; '
-        'eval: central crops), per-image standardization', IMAGE_SIZE,
-        _tutorial_train, eval_image),
+        '%(size)dx%(size)d (training: random crops, flips, brightness and '
+        'contrast; eval: central crops), per-image standardization',
+        crop_size, _tutorial_train, eval_image),
     PADDED_CROP_PREPROCESSING: Preprocessing(
-        '32x32 (training: random crops of the image padded by 4 pixels, '
-        'random flips; eval: whole), per-channel normalization',
-        DATASET.image_size,
-        functools.partial(_padded_crop_train, shift=PAD), normalize),
+        '%(size)dx%(size)d (training: random crops of the image padded by 4 '
+        'pixels, random flips; eval: whole), per-channel normalization',
+        _whole, functools.partial(_padded_crop_train, shift=PAD), normalize),
     FLIP_PREPROCESSING: Preprocessing(
-        '32x32 (training: random flips; eval: whole), per-channel '
-        'normalization', DATASET.image_size,
+        '%(size)dx%(size)d (training: random flips; eval: whole), per-channel '
+        'normalization', _whole,
         functools.partial(_padded_crop_train, shift=0), normalize),
     TRANSLATE_PREPROCESSING: Preprocessing(
-        '32x32 (training: translations by up to 2 pixels over the '
-        'reflect-padded image, alternating flips, whole epochs of whole '
+        '%(size)dx%(size)d (training: translations by up to 2 pixels over '
+        'the reflect-padded image, alternating flips, whole epochs of whole '
         'batches; eval: whole), per-channel normalization',
-        DATASET.image_size, _translate_and_flip_train, normalize,
-        EPOCHS),
+        _whole, _translate_and_flip_train, normalize, EPOCHS),
 }
 
 
@@ -365,10 +383,10 @@ def over_test_time_views(tta, images, network):
   return tf.tensordot(tf.constant(weights, tf.float32), per_view, 1)
 
 
-def preprocessed_size(preprocessing):
+def preprocessed_size(preprocessing, image_size=DATASET.image_size):
   """The height and width of the images that `preprocessing` gives the
-  network."""
-  return PREPROCESSING[preprocessing].size
+  network from images of `image_size`."""
+  return PREPROCESSING[preprocessing].size(image_size)
 
 
 def eval_preprocess(images, preprocessing, dataset=DATASET):

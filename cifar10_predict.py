@@ -50,6 +50,7 @@ import tensorflow as tf
 
 import cifar10
 import cifar10_input
+from cifar10_datasets import folder
 from cifar10_models import model_file
 from cifar10_lib import checkpoints
 from cifar10_lib import paths as path_checks
@@ -63,10 +64,9 @@ FLAGS = flags.FLAGS
 
 SIGNATURE_INPUT = 'images'
 
-# Pictures with more pixels than this are refused before decoding: decoded
-# and resized, 50 megapixels take about 1 GB, and a damaged or hostile
-# header can claim billions (a "decompression bomb").
-MAX_IMAGE_PIXELS = 50 * 1000 * 1000
+# Pictures with more pixels than this are refused before decoding (the
+# image folder's limit, the same reason).
+MAX_IMAGE_PIXELS = folder.MAX_IMAGE_PIXELS
 
 # JPEG start-of-frame markers, which carry the picture's size: C0..CF but
 # C4 (Huffman tables), C8 (reserved) and CC (arithmetic coding tables).
@@ -144,7 +144,8 @@ def build_classifier(model, recipe, use_fp16=False,
     signature's outputs.
   """
   encoded = tf.compat.v1.placeholder(tf.string, [None], name='encoded_images')
-  size = cifar10_input.preprocessed_size(recipe.preprocessing)
+  size = cifar10_input.preprocessed_size(recipe.preprocessing,
+                                        dataset.image_size)
   images = tf.map_fn(
       lambda data: decode_image(data, recipe.preprocessing, dataset), encoded,
       fn_output_signature=tf.TensorSpec([size, size, records.IMAGE_DEPTH],

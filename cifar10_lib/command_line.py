@@ -53,9 +53,20 @@ def _define_data():
                       'are read from DATA_DIR/cifar-10-batches-bin/, '
                       'CIFAR-100\'s from DATA_DIR/cifar-100-binary/.')
   flags.DEFINE_string('dataset', None, 'The data set: cifar10, cifar100 '
-                      '(100 classes), cifar100_coarse (its 20 superclasses). '
-                      'Default: the one a --train_dir or --checkpoint_dir '
-                      'recorded; else cifar10.')
+                      '(100 classes), cifar100_coarse (its 20 superclasses), '
+                      'folder (your images: DATA_DIR/train/CLASS/* and '
+                      'optionally DATA_DIR/test/CLASS/*). Default: the one '
+                      'a --train_dir or --checkpoint_dir recorded; else '
+                      'cifar10.')
+  flags.DEFINE_integer('image_size', 32, '--dataset=folder: the images\' '
+                       'height and width once converted (the shorter side '
+                       'resized, the centre cropped), 8 to 512.')
+  flags.DEFINE_float('test_fraction', 0.1, '--dataset=folder without a '
+                     'test/ folder: the share of each class held out for '
+                     'evaluation.')
+  flags.DEFINE_string('cache_dir', None, '--dataset=folder: where the '
+                      'converted images are kept. Default: '
+                      '$XDG_CACHE_HOME/cifar10-tf or ~/.cache/cifar10-tf.')
   flags.DEFINE_boolean('download', True, 'Download and extract the data set '
                        'into --data_dir when it is not there yet.')
   flags.DEFINE_string('checkpoint_dir', paths.PATH_FLAGS['checkpoint_dir'][1],

@@ -32,11 +32,12 @@ def prepare_data(dataset, data_dir, eval_data=None, download=True, url=None):
     data_dir: the data folder (--data_dir).
     eval_data: which files the script reads, as records.data_files takes
       it: None for training.
-    download: whether to fetch the data set when it is missing.
+    download: whether to fetch the data set when it is missing (one with
+      an official address).
     url: where to fetch it from; the data set's official address if None.
   """
   records.check_not_a_batches_folder(dataset, data_dir)
-  if download:
+  if download and dataset.files.url:
     maybe_download_and_extract(dataset, data_dir, url)
   records.data_files(dataset, data_dir, eval_data)
 

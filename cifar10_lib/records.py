@@ -49,12 +49,13 @@ class CifarFiles(collections.namedtuple('CifarFiles', [
   """Where a data set of the CIFAR family lives below --data_dir.
 
   Attributes:
-    binary_dir: the binary version's folder; train_files, test_files: its
-      files of records.
+    binary_dir: the binary version's folder (below --data_dir, or an
+      absolute path: a converted folder's cache); train_files, test_files:
+      its files of records.
     archive, md5, url: the binary archive's file name, MD5 and official
-      address (what --download fetches).
+      address (what --download fetches); None: nothing to fetch.
     python_dir, python_train_files, python_test_files: the Python
-      version's folder and pickled batches.
+      version's folder (None: it has none) and pickled batches.
     python_label_keys: the batches' label keys, in the order of the binary
       records' label bytes.
     python_archive, python_md5: the Python archive's file name and MD5
@@ -65,7 +66,8 @@ class CifarFiles(collections.namedtuple('CifarFiles', [
 class Dataset(collections.namedtuple('Dataset', [
     'name', 'title', 'class_names', 'image_size', 'train_examples',
     'test_examples', 'channel_mean', 'channel_std', 'label_bytes',
-    'label_offset', 'files'])):
+    'label_offset', 'files', 'label_width', 'conversion'],
+    defaults=[1, None])):
   """A data set: its classes, images, records and files.
 
   Attributes:
@@ -78,8 +80,12 @@ class Dataset(collections.namedtuple('Dataset', [
       mean and standard deviation (R, G, B), which the per-channel
       normalization uses.
     label_bytes: the label bytes that start each record; label_offset:
-      which of them is this data set's label.
+      where this data set's label starts among them; label_width: its
+      bytes (a big-endian number: two above 256 classes).
     files: a CifarFiles.
+    conversion: for a data set converted from the user's images, how
+      (cifar10_datasets.folder: the source folder, the held-out share and
+      its seed), for model.json; None for the official files.
   """
 
   @property
@@ -111,7 +117,8 @@ def python_batches_dir(dataset, data_dir):
 
 def _reads_python_version(dataset, data_dir):
   """Whether `data_dir` has the Python version and not the binary one."""
-  return (not os.path.isdir(batches_dir(dataset, data_dir)) and
+  return (dataset.files.python_dir is not None and
+          not os.path.isdir(batches_dir(dataset, data_dir)) and
           os.path.isdir(python_batches_dir(dataset, data_dir)))
 
 
@@ -388,7 +395,7 @@ def checked_records(dataset, path, python_version):
   else:
     raw = tf.io.decode_raw(tf.io.read_file(path), tf.uint8)
   records = tf.reshape(raw, [-1, dataset.record_bytes])
-  labels = tf.cast(records[:, dataset.label_offset], tf.int32)
+  labels = record_labels(dataset, records)
   wrong = labels >= dataset.num_classes
   check = tf.debugging.Assert(
       tf.logical_not(tf.reduce_any(wrong)),
@@ -426,5 +433,14 @@ def split_records(dataset, records):
   size = dataset.image_size
   planes = tf.reshape(records[:, dataset.label_bytes:],
                       [-1, IMAGE_DEPTH, size, size])
-  return (tf.transpose(planes, [0, 2, 3, 1]),
-          tf.cast(records[:, dataset.label_offset], tf.int32))
+  return tf.transpose(planes, [0, 2, 3, 1]), record_labels(dataset, records)
+
+
+def record_labels(dataset, records):
+  """int32 [n]: the labels of uint8 records [n, record_bytes], each
+  label_width bytes from label_offset, big-endian."""
+  labels = tf.zeros_like(records[:, 0], tf.int32)
+  for k in range(dataset.label_width):
+    labels = labels * 256 + tf.cast(records[:, dataset.label_offset + k],
+                                    tf.int32)
+  return labels

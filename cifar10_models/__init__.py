@@ -86,12 +86,13 @@ class Model(collections.namedtuple(
           recipe.tta, images,
           lambda views: self.logits(views, False, recipe, use_fp16, dataset))
 
-  def describe(self, recipe):
-    """What training this model with `recipe` does, for a run's first line."""
+  def describe(self, recipe, image_size=cifar10_input.DATASET.image_size):
+    """What training this model with `recipe` on images of `image_size`
+    does, for a run's first line."""
     decay = ('%g' % recipe.weight_decay if self.decayed is None else
              'the %s\'s (%g on %s)' % (self.name, recipe.weight_decay,
                                        self.decayed))
-    return recipes.describe(recipe, decay)
+    return recipes.describe(recipe, decay, image_size)
 
 
 _zoo = recipes.zoo_recipe

@@ -17,6 +17,7 @@ import tempfile
 
 import cifar10_datasets
 import cifar10_models
+from cifar10_datasets import folder
 from cifar10_lib import checkpoints
 from cifar10_lib.cli import UserError
 from cifar10_models import recipe as recipes
@@ -105,6 +106,8 @@ def write(directory, model, recipe, max_steps=None,
     record['max_steps'] = max_steps
   record['dataset'] = {field: getattr(dataset, field)
                        for field in RECORDED_DATASET_FIELDS}
+  if dataset.conversion is not None:
+    record['dataset']['conversion'] = dataset.conversion
   handle, temporary = tempfile.mkstemp(prefix='.model-', dir=directory)
   with os.fdopen(handle, 'w') as f:
     json.dump(record, f, indent=1)
@@ -112,14 +115,16 @@ def write(directory, model, recipe, max_steps=None,
 
 
 # What model.json says of the data set: enough for eval, predict and the
-# SavedModel to need nothing else.
+# SavedModel to need nothing else (and, for an image folder, "conversion":
+# its source, held-out share and seed).
 RECORDED_DATASET_FIELDS = ('name', 'class_names', 'image_size',
                            'channel_mean', 'channel_std')
 
 
 def _dataset(path, record):
-  """The registered Dataset that `record` (a parsed model.json) names,
-  checked against what the record says of it; CIFAR-10 where it names none.
+  """The Dataset that `record` (a parsed model.json) names: a registered
+  one, checked against what the record says of it, or an image folder's
+  as recorded (without its files); CIFAR-10 where it names none.
 
   Raises:
     UserError: naming the field that is wrong.
@@ -131,9 +136,14 @@ def _dataset(path, record):
     raise _field_error(path, 'dataset', 'is %s; it must be an object' %
                        json.dumps(fields))
   name = fields.get('name')
-  if name not in cifar10_datasets.DATASETS:
+  if name not in cifar10_datasets.NAMES:
     raise _field_error(path, 'dataset.name', 'is %s; it must be one of %s' % (
-        json.dumps(name), ', '.join(cifar10_datasets.DATASETS)))
+        json.dumps(name), ', '.join(cifar10_datasets.NAMES)))
+  if name == folder.NAME:
+    problem = folder.record_problem(fields)
+    if problem:
+      raise _field_error(path, 'dataset.' + problem[0], problem[1])
+    return folder.recorded(fields)
   dataset = cifar10_datasets.DATASETS[name]
   for field in RECORDED_DATASET_FIELDS[1:]:
     expected = getattr(dataset, field)
@@ -164,32 +174,61 @@ def recorded_dataset(directory):
     return _dataset(path, json.loads(f.read().decode('utf-8')))
 
 
-def resolve_dataset(directory, name=None, training=False):
+def _folder_dataset(directory):
+  """The Dataset a folder's checkpoints were trained on: its record's;
+  CIFAR-10 for checkpoints without one (the tutorial's); None if it has
+  neither."""
+  if not os.path.isdir(directory):
+    return None
+  found = recorded_dataset(directory)
+  if found is None and checkpoints.latest(directory):
+    found = cifar10_datasets.get(cifar10_datasets.DEFAULT_DATASET)
+  return found
+
+
+def resolve_dataset(directory, name=None, training=False, data_dir=None,
+                    folder_settings=folder.Settings()):
   """The Dataset that a run in `directory` reads.
 
   A folder whose record names a data set keeps it (checkpoints without a
   record are CIFAR-10's, as the tutorial's); else the data set `name`
-  (--dataset; default cifar10_datasets.DEFAULT_DATASET).
+  (--dataset; default cifar10_datasets.DEFAULT_DATASET). An image folder
+  (`folder`) is made from `data_dir` with `folder_settings` (a recorded
+  one with its recorded size, share and seed), its classes checked against
+  the record; without `data_dir` it is the record's alone (for predict).
 
   Raises:
-    UserError: `name` is not registered, or differs from the folder's.
+    UserError: `name` is unknown or differs from the folder's, or the
+      images of `data_dir` are not the recorded classes.
   """
   if name is not None:
-    cifar10_datasets.get(name)
-  found = recorded_dataset(directory) if os.path.isdir(directory) else None
-  if found is None and os.path.isdir(directory) and checkpoints.latest(
-      directory):
-    found = cifar10_datasets.get(cifar10_datasets.DEFAULT_DATASET)
+    cifar10_datasets.check_name(name)
+  found = _folder_dataset(directory)
   if found is None:
-    return cifar10_datasets.get(name or cifar10_datasets.DEFAULT_DATASET)
+    return cifar10_datasets.load(name or cifar10_datasets.DEFAULT_DATASET,
+                                 data_dir, folder_settings)
   if name is not None and name != found.name:
     action = ('pass a new --train_dir to train on %s' % name if training else
               'evaluate it on --dataset=%s' % found.name)
     raise UserError('%s holds a model trained on %s (%d classes), not '
-                    '--dataset=%s (%d classes): %s, or leave --dataset out' %
-                    (directory, found.name, found.num_classes, name,
-                     cifar10_datasets.get(name).num_classes, action))
-  return found
+                    '--dataset=%s: %s, or leave --dataset out' %
+                    (directory, found.name, found.num_classes, name, action))
+  if found.name != folder.NAME or data_dir is None:
+    return found
+  return _same_classes(directory, found, folder.load(
+      data_dir, folder.recorded_settings(found, folder_settings.cache_dir)))
+
+
+def _same_classes(directory, found, loaded):
+  """`loaded`, if its classes are those `found` records."""
+  if loaded.class_names != found.class_names:
+    raise UserError('%s holds a model of the classes %s, not %s\'s %s: pass '
+                    'the --data_dir it was trained on (%s)' %
+                    (directory, _short(list(found.class_names)),
+                     loaded.conversion['source'],
+                     _short(list(loaded.class_names)),
+                     found.conversion['source']))
+  return loaded
 
 
 def recorded_max_steps(directory):

@@ -437,9 +437,10 @@ def lookahead(global_step, total_steps, after):
                  name='lookahead')
 
 
-def describe(recipe, decay):
-  """What `recipe` does, for the start of a run; `decay` says its weight
-  decay in words (the model knows which weights it applies to)."""
+def describe(recipe, decay, image_size=cifar10_input.DATASET.image_size):
+  """What `recipe` does with images of `image_size`, for the start of a
+  run; `decay` says its weight decay in words (the model knows which
+  weights it applies to)."""
   averages = ('eval reads the weights\' moving average (decay %g)' %
               recipe.moving_average_decay if recipe.moving_average_decay
               else 'eval reads the weights themselves')
@@ -450,6 +451,6 @@ def describe(recipe, decay):
   if recipe.lookahead:
     smoothing += ('; lookahead every %d steps' % LOOKAHEAD_PERIOD)
   return 'input %s; %s; learning rate %s; weight decay %s%s; %s' % (
-      cifar10_input.PREPROCESSING[recipe.preprocessing].description,
+      cifar10_input.PREPROCESSING[recipe.preprocessing].describe(image_size),
       OPTIMIZERS[recipe.optimizer].description,
       SCHEDULES[recipe.schedule].describe(recipe), decay, smoothing, averages)

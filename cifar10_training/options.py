@@ -11,6 +11,7 @@ command line.
 from absl import flags
 
 import cifar10_models
+from cifar10_datasets import folder
 from cifar10_lib import devices
 from cifar10_lib import download
 from cifar10_lib import precision
@@ -65,11 +66,20 @@ def model_from_flags():
                        if FLAGS[field].value is not None}
 
 
+def folder_settings_from_flags():
+  """The image folder's conversion (--image_size, --test_fraction,
+  --cache_dir)."""
+  return folder.Settings(FLAGS.image_size, FLAGS.test_fraction,
+                         folder.DEFAULT_SPLIT_SEED, FLAGS.cache_dir)
+
+
 def dataset_from_flags(directory, training):
   """The records.Dataset of --dataset, or of the folder `directory` (see
   model_file.resolve_dataset), its files fetched (--download) and checked.
   """
-  dataset = model_file.resolve_dataset(directory, FLAGS.dataset, training)
+  dataset = model_file.resolve_dataset(directory, FLAGS.dataset, training,
+                                       FLAGS.data_dir,
+                                       folder_settings_from_flags())
   download.prepare_data(dataset, FLAGS.data_dir,
                         None if training else FLAGS.eval_data,
                         FLAGS.download, FLAGS.data_url)
@@ -88,7 +98,7 @@ def plan_from_flags(towers=1, workers_per_update=1):
   return training.make_plan(
       FLAGS.train_dir, name, overrides, FLAGS.use_fp16,
       batch_size=FLAGS.batch_size, max_steps=FLAGS.max_steps, towers=towers,
-      workers_per_update=workers_per_update, dataset=dataset.name,
+      workers_per_update=workers_per_update, dataset=dataset,
       data_dir=FLAGS.data_dir)
 
 

@@ -69,7 +69,8 @@ def make_plan(train_dir, name=None, overrides=None, use_fp16=False,
 
   A folder that holds a model resumes it with its recorded recipe and data
   set; else the model `name` (default: the tutorial's) with its own, on
-  the data set `dataset` (a name; default CIFAR-10). `batch_size` and
+  the data set `dataset` (a records.Dataset, or a name: default CIFAR-10;
+  `folder` reads `data_dir`). `batch_size` and
   `max_steps`, when given, win; otherwise the recipe's batch size, and its
   epochs in global steps of towers x workers_per_update batches (a recipe
   without epochs: DEFAULT_MAX_STEPS). An epoch is the training records in
@@ -86,7 +87,9 @@ def make_plan(train_dir, name=None, overrides=None, use_fp16=False,
                           ('max_steps', max_steps)):
     if value is not None:
       errors.check_count(argument, value)
-  data = model_file.resolve_dataset(train_dir, dataset, training=True)
+  data = (dataset if isinstance(dataset, records.Dataset) else
+          model_file.resolve_dataset(train_dir, dataset, training=True,
+                                     data_dir=data_dir))
   model, recipe = model_file.resolve(train_dir, name, use_fp16, overrides,
                                      training=True)
   if batch_size is not None:
@@ -283,7 +286,9 @@ def run_training(plan, deployment, config, options, role=None, target='',
     _prepare_train_dir(options.train_dir)
   print('Training %s for %d steps of %d examples of %s; %s.' %
         (plan.model.name, plan.max_steps, examples_per_step,
-         _describe_data(plan), plan.model.describe(plan.recipe)), flush=True)
+         _describe_data(plan),
+         plan.model.describe(plan.recipe, plan.dataset.image_size)),
+        flush=True)
   seed = _seed(options.seed)
   with tf.Graph().as_default() as graph, role.device_scope():
     tf.compat.v1.set_random_seed(seed)
@@ -339,27 +344,36 @@ def run_training(plan, deployment, config, options, role=None, target='',
   if stop.signum is not None:
     return cli.SIGNAL_EXIT_BASE + stop.signum
   if role.is_chief:
-    print(_end_line(step, options, plan.use_fp16), flush=True)
+    print(_end_line(step, options, plan), flush=True)
   return 0
 
 
-def _end_line(step, options, use_fp16):
+def _end_line(step, options, plan):
   """The last line of a run that reached its last step: where its newest
   checkpoint is and how to evaluate it (with --use_fp16 if it trained so:
-  its checkpoints hold float16 variables)."""
+  its checkpoints hold float16 variables; with --cache_dir for converted
+  images, so that eval finds them)."""
+  flags = ' --use_fp16' if plan.use_fp16 else ''
+  if plan.dataset.conversion:
+    flags += ' --cache_dir=%s' % shlex.quote(
+        os.path.dirname(plan.dataset.files.binary_dir))
   return ('Done: reached step %d, the last of this run; newest checkpoint: '
           '%s. Evaluate it with: %s --data_dir=%s --checkpoint_dir=%s '
           '--run_once%s' %
           (step, checkpoints.latest(options.train_dir),
            cli.command_for('cifar10_eval.py'), shlex.quote(options.data_dir),
-           shlex.quote(options.train_dir), ' --use_fp16' if use_fp16 else ''))
+           shlex.quote(options.train_dir), flags))
 
 
 def _describe_data(plan):
-  """The data set of a run's first line: its title, classes and records."""
-  return '%s (%d classes, %d training records)' % (
+  """The data set of a run's first line: its title, classes and records
+  (and, for converted images, how they were brought to their size)."""
+  converted = ('; each image\'s shorter side resized to %d, the centre '
+               'cropped' % plan.dataset.image_size
+               if plan.dataset.conversion else '')
+  return '%s (%d classes, %d training records%s)' % (
       plan.dataset.title, plan.dataset.num_classes,
-      plan.recipe.records())
+      plan.recipe.records(), converted)
 
 
 def input_and_global_step(data_dir, batch_size, seed,

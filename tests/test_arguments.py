@@ -81,9 +81,11 @@ def test_the_batches_folder_as_data_dir_names_its_parent(data_dir):
 
 def test_the_closing_line_evaluates_as_the_run_trained():
   options = training.LoopOptions('/runs/a', '/data')
-  line = training._end_line(9, options, use_fp16=True)  # pylint: disable=protected-access
+  plan = training.make_plan('/runs/a', 'tutorial', use_fp16=True)
+  line = training._end_line(9, options, plan)  # pylint: disable=protected-access
   assert line.endswith('--checkpoint_dir=/runs/a --run_once --use_fp16')
-  assert '--use_fp16' not in training._end_line(9, options, False)  # pylint: disable=protected-access
+  assert '--use_fp16' not in training._end_line(  # pylint: disable=protected-access
+      9, options, plan._replace(use_fp16=False))
 
 
 @pytest.mark.slow

@@ -47,7 +47,8 @@ def test_an_unknown_data_set_is_one_line():
   with pytest.raises(UserError) as raised:
     cifar10_datasets.get('cifar1000')
   assert str(raised.value) == ("unknown dataset 'cifar1000': the datasets "
-                               "are cifar10, cifar100, cifar100_coarse")
+                               "are cifar10, cifar100, cifar100_coarse, "
+                               "folder")
 
 
 def _labels_and_images(dataset, data_dir, eval_data):
@@ -137,7 +138,7 @@ def test_the_model_file_records_the_data_set(tmp_path):
     model_file.resolve_dataset(str(tmp_path), 'cifar10')
   assert str(raised.value).startswith(
       '%s holds a model trained on cifar100_coarse (20 classes), not '
-      '--dataset=cifar10 (10 classes)' % tmp_path)
+      '--dataset=cifar10' % tmp_path)
   # A hand-edited record is one line naming the field.
   record['dataset']['class_names'][0] = 'whales'
   with open(tmp_path / model_file.MODEL_FILE, 'w') as f:
@@ -202,7 +203,8 @@ def test_train_eval_and_predict_on_cifar100(tmp_path):
                       '--checkpoint_dir=' + train_dir, '--nodownload',
                       '--run_once', '--dataset=cifar10')
   _one_line_error(result, r'holds a model trained on cifar100 \(100 '
-                          r'classes\), not --dataset=cifar10 \(10 classes\)')
+                          r'classes\), not --dataset=cifar10: evaluate it '
+                          r'on --dataset=cifar100')
   picture = tmp_path / 'picture.png'
   tf.io.write_file(str(picture), tf.io.encode_png(
       np.full((40, 40, 3), 128, np.uint8)))
@@ -220,7 +222,7 @@ def test_an_unknown_dataset_flag_is_one_line(tmp_path):
                       '--train_dir=' + str(tmp_path / 'train'),
                       '--nodownload', '--dataset=imagenet')
   _one_line_error(result, r"unknown dataset 'imagenet': the datasets are "
-                          r"cifar10, cifar100, cifar100_coarse")
+                          r"cifar10, cifar100, cifar100_coarse, folder")
   assert not (tmp_path / 'train').exists()
 
 
