@@ -31,7 +31,8 @@ from absl import flags
 from cifar10_lib import command_line
 
 command_line.define(command_line.DATA, command_line.DEVICES,
-                    command_line.MODEL, command_line.EVAL)
+                    command_line.MODEL, command_line.EVAL,
+                    command_line.INFERENCE)
 flags.adopt_module_key_flags(command_line)
 
 if __name__ == '__main__':  # First: a bad flag or path stops here, at once.
@@ -48,7 +49,9 @@ import tensorflow as tf
 
 import cifar10
 import cifar10_input
+import cifar10_datasets
 from cifar10_datasets import folder
+from cifar10_deploy import tflite
 from cifar10_models import model_file
 from cifar10_lib import checkpoints
 from cifar10_lib import errors
@@ -56,6 +59,7 @@ from cifar10_lib import figures
 from cifar10_lib import records
 from cifar10_lib import tf_config
 from cifar10_training import options
+from cifar10_lib.cli import UserError
 
 FLAGS = flags.FLAGS
 
@@ -88,14 +92,15 @@ class Settings(collections.namedtuple('Settings', [
     'checkpoint_dir', 'data_dir', 'eval_dir', 'eval_data', 'batch_size',
     'num_examples', 'run_once', 'eval_interval_secs', 'per_class',
     'results_file', 'model', 'use_fp16', 'tta', 'until_last_step',
-    'dataset', 'folder_settings'],
+    'dataset', 'folder_settings', 'tflite'],
     defaults=['test', EVAL_BATCH_SIZE, None, True, 300, True, None, None,
               False, True,
-              False, None, folder.Settings()])):
+              False, None, folder.Settings(), None])):
   """What an evaluation reads, writes and prints: the flags of the same
   names (model: --model, dataset: --dataset, None to take the folder's;
   num_examples None: all of eval_data; folder_settings: an image folder's
-  conversion, folder.Settings). From Python an
+  conversion, folder.Settings; tflite: a .tflite file to evaluate instead
+  of the checkpoints). From Python an
   evaluation runs once by default; run_once=False watches the folder,
   and with until_last_step (a cluster's evaluator) ends once it has
   evaluated the step the run's trainer recorded as its last.
@@ -416,6 +421,47 @@ def report(results, writer, settings):
     write_results(settings.results_file, results, settings.eval_data)
 
 
+def evaluate_tflite(settings):
+  """Evaluates the .tflite file settings.tflite with the LiteRT
+  interpreter on the data set it records; prints and records the results
+  as for a checkpoint."""
+  _check_settings(settings)
+  classifier = tflite.Classifier(settings.tflite)
+  dataset = cifar10_datasets.load(
+      settings.dataset or classifier.record['dataset'], settings.data_dir,
+      settings.folder_settings)
+  if dataset.num_classes != len(classifier.class_names):
+    raise UserError('%s classifies %d classes; %s has %d: evaluate it on '
+                    'the data set it was exported from (%s)' %
+                    (settings.tflite, len(classifier.class_names),
+                     dataset.title, dataset.num_classes,
+                     classifier.record['dataset']))
+  classes = dataset.num_classes
+  confusion = confusion_matrix([], [], classes)
+  top_5 = 0 if classes >= TOP_5_MIN_CLASSES else None
+  mistakes = _Mistakes()
+  start = time.time()
+  with records.explain_data_errors(dataset):
+    for images, labels in cifar10_input.eval_dataset(
+        settings.eval_data, settings.data_dir, settings.batch_size,
+        settings.num_examples, None, dataset):
+      images, labels = images.numpy(), labels.numpy()
+      probabilities = classifier.probabilities(images)
+      predictions = np.argmax(probabilities, axis=1)
+      confusion += confusion_matrix(labels, predictions, classes)
+      if top_5 is not None:
+        best = np.argsort(-probabilities, axis=1)[:, :5]
+        top_5 += int(np.sum(best == labels[:, None]))
+      mistakes.add(labels, predictions, images)
+  results = Results(settings.tflite, classifier.record.get('global_step', 0),
+                    confusion, confusion.sum() / (time.time() - start),
+                    mistakes.arrays(), None, dataset.class_names, top_5)
+  with tf.Graph().as_default():  # FileWriter writes graph-mode events.
+    writer = tf.compat.v1.summary.FileWriter(settings.eval_dir)
+    report(results, writer, settings)
+    writer.close()
+
+
 def _evaluate_or_skip(checkpoint, graph_outputs, writer, config, settings):
   """Evaluates; in watch mode, an unreadable checkpoint is reported, skipped.
 
@@ -515,7 +561,8 @@ def settings_from_flags():
       per_class=FLAGS.per_class, results_file=FLAGS.results_file,
       model=options.model_from_flags()[0], use_fp16=FLAGS.use_fp16,
       tta=FLAGS.tta, dataset=FLAGS.dataset,
-      folder_settings=options.folder_settings_from_flags())
+      folder_settings=options.folder_settings_from_flags(),
+      tflite=FLAGS.tflite)
 
 
 def main(unused_argv):
@@ -525,6 +572,9 @@ def main(unused_argv):
     print(tf_config.describe(place, 'cifar10_eval.py',
                              watching=not FLAGS.run_once), flush=True)
   settings = settings_from_flags()._replace(until_last_step=evaluator)
+  if settings.tflite:
+    evaluate_tflite(settings)
+    return 0
   options.dataset_from_flags(FLAGS.checkpoint_dir, training=False)
   try:
     run_eval(settings, options.session_config_from_flags())

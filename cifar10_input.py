@@ -474,7 +474,9 @@ def eval_dataset(eval_data, data_dir, batch_size, num_examples=None,
     data_dir: the folder that holds the data set's files.
     batch_size: examples per batch.
     num_examples: how many examples to take from the start; None for all.
-    preprocessing: the evaluation preprocessing (PREPROCESSING) of the images.
+    preprocessing: the evaluation preprocessing (PREPROCESSING) of the
+      images; None: the uint8 images as they are (for a file that
+      preprocesses them itself, a .tflite).
     dataset: the records.Dataset.
 
   Raises:
@@ -492,8 +494,8 @@ def eval_dataset(eval_data, data_dir, batch_size, num_examples=None,
   batch_records = tf.data.Dataset.range(num_examples).batch(batch_size)
   return _from_memory(dataset, paths, batch_records,
                       lambda unused_number, images, labels, unused_ids: (
-                          eval_preprocess(images, preprocessing, dataset),
-                          labels))
+                          eval_preprocess(images, preprocessing, dataset)
+                          if preprocessing else images, labels))
 
 
 def distorted_inputs(data_dir, batch_size, seed=None):

@@ -33,7 +33,8 @@ from absl import flags
 from cifar10_lib import command_line
 
 command_line.define(command_line.DATA, command_line.DEVICES,
-                    command_line.MODEL, command_line.PREDICT)
+                    command_line.MODEL, command_line.PREDICT,
+                    command_line.INFERENCE)
 flags.adopt_module_key_flags(command_line)
 
 if __name__ == '__main__':  # First: a bad flag or path stops here, at once.
@@ -51,6 +52,8 @@ import tensorflow as tf
 import cifar10
 import cifar10_input
 from cifar10_datasets import folder
+from cifar10_deploy import tflite
+from cifar10_lib import download
 from cifar10_models import model_file
 from cifar10_lib import checkpoints
 from cifar10_lib import paths as path_checks
@@ -173,16 +176,17 @@ def _restore_newest(sess, recipe, checkpoint_dir):
   return checkpoint
 
 
-def classify(sess, encoded, outputs, paths, top_k=3,
+def classify(probabilities_of, paths, top_k=3,
              class_names=cifar10_input.CLASS_NAMES):
-  """Prints the top classes of each file; returns how many failed."""
+  """Prints the top classes of each file, `probabilities_of(encoded
+  image)` giving its class probabilities; returns how many failed."""
   failed = 0
   for path in paths:
     try:
       with open(path, 'rb') as f:
         data = f.read()
       check_size(path, data)
-      probabilities = sess.run(outputs['probabilities'], {encoded: [data]})[0]
+      probabilities = probabilities_of(data)
     except UserError as e:
       sys.stderr.write('ERROR: %s\n' % e)
       failed += 1
@@ -242,21 +246,96 @@ def predict(checkpoint_dir, paths, top_k=3, export_dir=None, model=None,
   """
   model, recipe = model_file.resolve(checkpoint_dir, model, use_fp16)
   dataset = model_file.resolve_dataset(checkpoint_dir)
-  if top_k > dataset.num_classes:
-    raise UserError('--top_k=%d: %s has %d classes; pass at most --top_k=%d'
-                    % (top_k, dataset.title, dataset.num_classes,
-                       dataset.num_classes))
+  _check_top_k(top_k, dataset.class_names)
   with tf.Graph().as_default():
     encoded, outputs = build_classifier(model, recipe, use_fp16, dataset)
     with tf.compat.v1.Session(
         config=config or devices.session_config()) as sess:
       checkpoint = _restore_newest(sess, recipe, checkpoint_dir)
       print('Classifying with %s.' % checkpoint, flush=True)
-      failed = classify(sess, encoded, outputs, paths, top_k,
-                        dataset.class_names)
+      failed = classify(
+          lambda data: sess.run(outputs['probabilities'],
+                                {encoded: [data]})[0],
+          paths, top_k, dataset.class_names)
       if export_dir:
         export(sess, encoded, outputs, export_dir)
   return failed
+
+
+def _check_top_k(top_k, class_names):
+  if top_k > len(class_names):
+    raise UserError('--top_k=%d: the model has %d classes; pass at most '
+                    '--top_k=%d' % (top_k, len(class_names),
+                                    len(class_names)))
+
+
+def raw_image(data, size):
+  """One encoded image file as the data set's raw pixels: uint8 [size,
+  size, 3], any size and channel count resized (as build_classifier
+  does) for a file that preprocesses them itself (a .tflite)."""
+  image = tf.io.decode_image(data, channels=3, expand_animations=False)
+  image = tf.image.resize(image, [size, size], antialias=True)
+  return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8).numpy()
+
+
+def classify_with_tflite(path, paths, top_k=3):
+  """Classifies `paths` with the .tflite file `path`; returns how many
+  failed."""
+  classifier = tflite.Classifier(path)
+  _check_top_k(top_k, classifier.class_names)
+  size = classifier.record['image_size']
+  print('Classifying with %s.' % path, flush=True)
+  return classify(
+      lambda data: classifier.probabilities(raw_image(data, size)[None])[0],
+      paths, top_k, classifier.class_names)
+
+
+def calibration_images(checkpoint_dir, data_dir, count,
+                       folder_settings=folder.Settings()):
+  """The first `count` training images of the folder's data set in
+  `data_dir`, uint8, for int8's calibration.
+
+  Raises:
+    UserError: `count` is below 1 or above the training images there.
+  """
+  dataset = model_file.resolve_dataset(checkpoint_dir, data_dir=data_dir,
+                                       folder_settings=folder_settings)
+  available = records.num_examples_in(dataset,
+                                      records.data_files(dataset, data_dir))
+  if not 1 <= count <= available:
+    raise UserError('--calibration_images=%d: pass 1 to %d (the training '
+                    'images in %s)' % (count, available, data_dir))
+  return records.training_images(dataset, data_dir, count)
+
+
+def export_tflite(checkpoint_dir, path, quantize='none', calibration=None,
+                  tta=True):
+  """Writes the newest checkpoint's model into the new .tflite file
+  `path` (and its record beside it)."""
+  data, record = tflite.convert(checkpoint_dir, quantize, calibration, tta)
+  tflite.write(path, data, record)
+  print('Wrote %s (%s, %d bytes) from %s.' %
+        (path, 'float32' if quantize == 'none' else quantize, len(data),
+         record['checkpoint']), flush=True)
+
+
+def tflite_from_flags(paths):
+  """--tflite: classify with the file, or write it."""
+  if paths:
+    return classify_with_tflite(FLAGS.tflite, paths, FLAGS.top_k)
+  calibration = None
+  if FLAGS.quantize == 'int8':
+    settings = options.folder_settings_from_flags()
+    dataset = model_file.resolve_dataset(FLAGS.checkpoint_dir,
+                                         data_dir=FLAGS.data_dir,
+                                         folder_settings=settings)
+    download.prepare_data(dataset, FLAGS.data_dir, None, FLAGS.download,
+                          FLAGS.data_url)
+    calibration = calibration_images(FLAGS.checkpoint_dir, FLAGS.data_dir,
+                                     FLAGS.calibration_images, settings)
+  export_tflite(FLAGS.checkpoint_dir, FLAGS.tflite, FLAGS.quantize,
+                calibration, FLAGS.tta)
+  return 0
 
 
 def main(argv):
@@ -265,8 +344,11 @@ def main(argv):
     print(tf_config.describe(place, 'cifar10_predict.py'), flush=True)
   model = options.model_from_flags()[0]
   paths = argv[1:]
+  if FLAGS.tflite:
+    return cli.USER_ERROR_EXIT if tflite_from_flags(paths) else 0
   if not paths and not FLAGS.export_dir:
-    raise UserError('give image files to classify, or --export_dir=DIR')
+    raise UserError('give image files to classify, --export_dir=DIR or '
+                    '--tflite=FILE')
   failed = predict(FLAGS.checkpoint_dir, paths, FLAGS.top_k, FLAGS.export_dir,
                    model, FLAGS.use_fp16,
                    options.session_config_from_flags())

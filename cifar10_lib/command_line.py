@@ -36,6 +36,7 @@ CLUSTER = 'cluster'
 TOWERS = 'towers'
 EVAL = 'eval'
 PREDICT = 'predict'
+INFERENCE = 'inference'
 
 # The flags that make a trainer a task of a cluster, which locks its
 # training folder later, once it knows it is the chief.
@@ -203,15 +204,24 @@ def _define_eval():
                        'After the precision line, print the precision of each '
                        'class and the confusion matrix; --noper_class prints '
                        'the tutorial\'s single line.')
+  flags.DEFINE_string('results_file', None,
+                      'Also write each evaluation\'s results (checkpoint, '
+                      'step, precision, per class, confusion matrix) to this '
+                      'JSON file, replaced atomically. Unset: no file.')
+
+
+def _define_inference():
+  """The flags of eval and predict: the test-time views, a .tflite."""
   flags.DEFINE_boolean('tta', True,
                        'For a model whose recipe has test-time views '
                        '(airbench94): classify each image by their weighted '
                        'logits, and report the plain view too; --notta: the '
                        'plain view alone.')
-  flags.DEFINE_string('results_file', None,
-                      'Also write each evaluation\'s results (checkpoint, '
-                      'step, precision, per class, confusion matrix) to this '
-                      'JSON file, replaced atomically. Unset: no file.')
+  flags.DEFINE_string('tflite', None, 'A TensorFlow Lite file. Eval: '
+                      'evaluate it instead of a checkpoint. Predict: with '
+                      'image files, classify them with it; without, write '
+                      'the newest checkpoint\'s model into this new file '
+                      '(and FILE.json beside it). Unset: checkpoints.')
 
 
 def _define_predict():
@@ -219,12 +229,18 @@ def _define_predict():
                        '(at most the number of classes).', lower_bound=1)
   flags.DEFINE_string('export_dir', None, 'Write a SavedModel for serving into '
                       'this new folder. Unset: no SavedModel.')
+  flags.DEFINE_enum('quantize', 'none', ['none', 'float16', 'int8'],
+                    'How --tflite stores the model: float32, float16 '
+                    'weights, or full-integer int8 (uint8 input).')
+  flags.DEFINE_integer('calibration_images', 500, '--quantize=int8: how '
+                       'many training images calibrate the quantization.')
 
 
 _DEFINERS = {DATA: _define_data, DEVICES: _define_devices,
              MODEL: _define_model, TRAINING: _define_training,
              CLUSTER: _define_cluster, TOWERS: _define_towers,
-             EVAL: _define_eval, PREDICT: _define_predict}
+             EVAL: _define_eval, PREDICT: _define_predict,
+             INFERENCE: _define_inference}
 _defined = set()
 
 
@@ -320,12 +336,17 @@ def check_trainer_from_flags():
 
 def check_eval_from_flags():
   """Evaluation's first checks: its data, checkpoint folder (which it may
-  wait for, unless --run_once), event folder and results file."""
-  _check_paths(['data_dir', 'checkpoint_dir', 'eval_dir', 'results_file'],
+  wait for, unless --run_once; none for a --tflite), event folder and
+  results file."""
+  _check_paths(['data_dir', 'eval_dir', 'results_file'] +
+               ([] if FLAGS.tflite else ['checkpoint_dir']),
                (['data_dir'] if FLAGS.download else []) +
                ([] if FLAGS.run_once else ['checkpoint_dir']))
 
 
 def check_predict_from_flags():
-  """Prediction's first checks: its checkpoint folder and export folder."""
-  _check_paths(['checkpoint_dir', 'export_dir'])
+  """Prediction's first checks: its checkpoint folder (none to classify
+  with a --tflite) and export folder."""
+  classifies_with_tflite = FLAGS.tflite and len(_arguments) > 1
+  _check_paths(['export_dir'] +
+               ([] if classifies_with_tflite else ['checkpoint_dir']))

@@ -28,7 +28,7 @@ from cifar10_datasets.cifar10 import CIFAR10
 
 # The project's packages; with the modules at the top, its library code.
 PACKAGES = ('cifar10_lib', 'cifar10_datasets', 'cifar10_models',
-            'cifar10_training')
+            'cifar10_training', 'cifar10_deploy')
 
 # The data_dir fixture's training set (make_data_dir's: 5 files of 40).
 TRAINING_EXAMPLES = 200

@@ -42,6 +42,7 @@ LAYERS = {
     'cifar10_multi_gpu_train': SCRIPTS,
     'cifar10_eval': SCRIPTS,
     'cifar10_predict': SCRIPTS,
+    'cifar10_deploy': LOOP,
 }
 SCRIPT_MODULES = [m for m, layer in LAYERS.items() if layer == SCRIPTS]
 
