@@ -12,7 +12,8 @@ toward the batch's each step (airbench's momentum 0.6), a scale fixed at
 1 and a trained offset. airbench94: 1,973,944 parameters, batch norm's
 moving statistics and the frozen whitening weights included (1,971,352
 trained). airbench95 is the same network with blocks of widths 128, 384,
-384: 4,608,312 parameters.
+384: 4,608,312 parameters. airbench94_muon (airbench94_muon.py) is
+airbench94's network with another head scale and initialization.
 """
 
 from cifar10_models import layers
@@ -44,9 +45,10 @@ def _norm(x, scope, net):
       x, scope, decay=BN_DECAY, epsilon=BN_EPSILON, scale=False))
 
 
-def _network(images, net, widths):
+def _network(images, net, widths, logit_scale=LOGIT_SCALE,
+             head_initializer=layers.torch_uniform):
   """The airbench network with blocks of `widths` on normalized 32x32
-  images."""
+  images, its logits times `logit_scale`."""
   x = net.whitening_conv(images, 'whiten', bias_epochs=WHITEN_BIAS_EPOCHS)
   x = layers.ACTIVATIONS['gelu'](x)
   for i, width in enumerate(widths):
@@ -57,8 +59,8 @@ def _network(images, net, widths):
                None if i else WHITEN_BIAS_EPOCHS)
   x = net.max_pool(x, 3, 3)
   logits = net.dense(x, net.num_classes, 'logits', activation=None,
-                     bias=False, initializer=layers.torch_uniform)
-  return logits * LOGIT_SCALE
+                     bias=False, initializer=head_initializer)
+  return logits * logit_scale
 
 
 def airbench94(images, net):
@@ -69,3 +71,11 @@ def airbench94(images, net):
 def airbench95(images, net):
   """The airbench95 network (blocks of 128, 384, 384 channels)."""
   return _network(images, net, WIDTHS_95)
+
+
+def airbench94_muon(images, net):
+  """airbench94_muon.py's network: airbench94's, its head drawn as
+  PyTorch's Linear then scaled to a standard deviation of 1, and its
+  logits divided by the head's width (256) instead of 9."""
+  return _network(images, net, WIDTHS_94, 1.0 / WIDTHS_94[-1],
+                  layers.unit_std)

@@ -62,6 +62,13 @@ def torch_uniform(shape, dtype=tf.float32, partition_info=None):
   return tf.random.uniform(shape, -bound, bound, dtype)
 
 
+def unit_std(shape, dtype=tf.float32, partition_info=None):
+  """torch_uniform's draw divided by its own standard deviation:
+  airbench94_muon's head (`w *= 1 / w.std()`)."""
+  weights = torch_uniform(shape, dtype, partition_info)
+  return weights / tf.math.reduce_std(weights)
+
+
 def dirac(shape, dtype=tf.float32, partition_info=None):
   """torch_uniform, with the first in-channels of the output channels a
   partial identity (torch.nn.init.dirac_): a 3x3 kernel [h, w, in, out]

@@ -58,6 +58,16 @@ OFFSET_RATE_SCALE = 64.0
 TRIANGLE_START = 0.2
 TRIANGLE_PEAK = 0.23
 TRIANGLE_END = 0.07
+# airbench94_muon's optimizers (airbench94_muon.py): Muon's momentum and
+# Newton-Schulz iteration (quintic coefficients, steps, the norm's
+# epsilon); the SGD's momentum and its rates.
+MUON_MOMENTUM = 0.6
+NEWTON_SCHULZ = (3.4445, -4.7750, 2.0315)
+NEWTON_SCHULZ_STEPS = 3
+NEWTON_SCHULZ_EPSILON = 1e-7
+MUON_SGD_MOMENTUM = 0.85
+MUON_BIAS_RATE = 0.053
+MUON_HEAD_RATE = 0.67
 # The lookahead (`lookahead`): every PERIOD steps the weights and batch
 # norm's statistics move toward their running average, whose decay is
 # BASE x (step / steps) ** POWER, and are copied from it.
@@ -158,6 +168,16 @@ AIRBENCH94 = Recipe(
     moving_average_decay=None, label_smoothing=0.2, loss_reduction='sum',
     lookahead=True, tta=cifar10_input.MIRROR_TRANSLATE_TTA)
 
+# airbench94_muon's recipe (airbench94_muon.py): batches of 2000 for 8
+# epochs, Muon at 0.24 on the kernels (the recipe's rate) and SGD on the
+# rest (Muon), weight decay 2e-6 per example of a batch, linearly to 0;
+# airbench94's preprocessing, label smoothing, summed loss and views; no
+# lookahead.
+AIRBENCH94_MUON = AIRBENCH94._replace(
+    optimizer='muon', schedule='linear', learning_rate=0.24,
+    warmup_fraction=0.0, epochs=8, weight_decay=2e-6, batch_size=2000,
+    lookahead=False)
+
 # airbench95's recipe (legacy/airbench95.py): airbench94's with a rate of
 # 10.0 instead of 11.5 for its wider network, and 15 epochs instead of 9.9.
 AIRBENCH95 = AIRBENCH94._replace(learning_rate=10.0, epochs=15)
@@ -238,9 +258,26 @@ def _triangle_description(recipe):
            100 * recipe.warmup_fraction, TRIANGLE_END))
 
 
+def _linear_rate(recipe, global_step, examples_per_step):
+  """airbench94_muon's schedule: the rate x (1 - step / steps), to 0 at
+  the run's last step."""
+  total = recipe.steps(examples_per_step)
+  lr = tf.multiply(recipe.learning_rate, tf.maximum(
+      0.0, 1.0 - tf.cast(global_step, tf.float32) / total),
+                   name='learning_rate')
+  summaries.scalar_summary('learning_rate', lr)
+  return lr
+
+
+def _linear_description(recipe):
+  return '%g, linearly to 0 at the last step' % recipe.learning_rate
+
+
 # Recipe.schedule names one of these: the tutorial's step decay
-# (cifar10.learning_rate), the zoo's one-cycle, airbench's triangle.
+# (cifar10.learning_rate), the zoo's one-cycle, airbench's triangle,
+# airbench94_muon's linear decay.
 SCHEDULES = {
+    'linear': Schedule(_linear_rate, _linear_description),
     'tutorial': Schedule(_step_decay_rate, _step_decay_description),
     'one_cycle': Schedule(_one_cycle_rate, _one_cycle_description),
     'triangle': Schedule(_triangle_rate, _triangle_description),
@@ -297,6 +334,99 @@ class AirbenchSGD(tf.compat.v1.train.MomentumOptimizer):
                    lambda: tf.group(apply(grad, var)), tf.no_op)
 
 
+def orthogonalized(matrix, steps=NEWTON_SCHULZ_STEPS):
+  """Muon's Newton-Schulz iteration on a float32 matrix: about U V^T of
+  its SVD U S V^T, each singular value brought into about [0.5, 1.5] (the
+  quintic's coefficients favour speed over convergence; airbench94_muon
+  runs it in bfloat16 on a GPU, this in float32)."""
+  a, b, c = NEWTON_SCHULZ
+  x = matrix / (tf.norm(matrix) + NEWTON_SCHULZ_EPSILON)
+  tall = matrix.shape[0] > matrix.shape[1]
+  if tall:
+    x = tf.transpose(x)
+  for _ in range(steps):
+    gram = tf.matmul(x, x, transpose_b=True)
+    x = a * x + tf.matmul(b * gram + c * tf.matmul(gram, gram), x)
+  return tf.transpose(x) if tall else x
+
+
+class Muon(tf.compat.v1.train.Optimizer):
+  """airbench94_muon's optimizers, as one: Muon on the convolutions'
+  kernels, Nesterov SGD (PyTorch's, weight decay added to the gradient)
+  on the rest.
+
+  Muon (Jordan et al. 2024): momentum MUON_MOMENTUM, Nesterov; each step
+  the kernel is scaled to a norm of sqrt(output channels), then moves by
+  the rate times its orthogonalized gradient (the kernel as a matrix of
+  one row per output channel: PyTorch's len(p) is a TensorFlow kernel's
+  last dimension). The SGD rates are MUON_BIAS_RATE (whitening biases,
+  batch norm's offsets) and MUON_HEAD_RATE (the head), with weight decay
+  weight_decay x batch / rate, on the same schedule as the recipe's rate
+  (the whitening biases' own reaches 0 at their last epoch, when they
+  stop training).
+  """
+
+  def __init__(self, learning_rate, recipe, global_step, examples_per_step):
+    super(Muon, self).__init__(False, 'Muon')
+    self._rate = learning_rate
+    self._factor = learning_rate / recipe.learning_rate
+    self._decay = recipe.weight_decay * recipe.batch_size
+    self._step = tf.cast(global_step, tf.float32)
+    self._steps_per_epoch = recipe.epoch_examples() / examples_per_step
+    self._epoch = tf.math.floordiv(
+        tf.cast(global_step, tf.int64) * examples_per_step,
+        recipe.epoch_examples())
+    graph = tf.compat.v1.get_default_graph()
+    self._limits = layers.epoch_limits(graph)
+    self._offsets = {v.ref() for v in graph.get_collection(layers.OFFSETS)}
+    tf.compat.v1.add_to_collection(layers.TRAINING_EPOCH, self._epoch)
+
+  def _create_slots(self, var_list):
+    for var in var_list:
+      self._zeros_slot(var, 'momentum', self._name)
+
+  def _sgd_rate(self, var):
+    """(rate, weight decay) of a variable SGD trains."""
+    if var.ref() in self._limits:
+      last = self._limits[var.ref()] * self._steps_per_epoch
+      return (MUON_BIAS_RATE * tf.maximum(0.0, 1.0 - self._step / last),
+              self._decay / MUON_BIAS_RATE)
+    base = MUON_BIAS_RATE if var.ref() in self._offsets else MUON_HEAD_RATE
+    return base * self._factor, self._decay / base
+
+  def _muon_update(self, grad, unused_var, value, momentum):
+    buffer = MUON_MOMENTUM * momentum + grad
+    nesterov = grad + MUON_MOMENTUM * buffer
+    outputs = value.shape[-1]
+    scaled = value * (float(outputs) ** 0.5 / tf.norm(value))
+    rows = tf.reshape(tf.transpose(nesterov, [3, 0, 1, 2]), [outputs, -1])
+    update = tf.transpose(tf.reshape(
+        orthogonalized(rows), [outputs] + value.shape[:-1].as_list()),
+                          [1, 2, 3, 0])
+    return buffer, scaled - self._rate * update
+
+  def _sgd_update(self, grad, var, value, momentum):
+    rate, decay = self._sgd_rate(var)
+    decayed = grad + decay * value
+    buffer = MUON_SGD_MOMENTUM * momentum + decayed
+    return buffer, value - rate * (decayed + MUON_SGD_MOMENTUM * buffer)
+
+  def _resource_apply_dense(self, grad, var):
+    momentum = self.get_slot(var, 'momentum')
+    update = self._muon_update if var.shape.rank == 4 else self._sgd_update
+
+    def apply():
+      buffer, value = update(grad, var, var.read_value(),
+                             momentum.read_value())
+      return tf.group(momentum.assign(buffer), var.assign(value))
+    if var.ref() not in self._limits:
+      return apply()
+    return tf.cond(self._epoch < self._limits[var.ref()], apply, tf.no_op)
+
+  def _apply_dense(self, grad, var):
+    return self._resource_apply_dense(grad, var)
+
+
 class Optimizer(collections.namedtuple('Optimizer', 'make description decays',
                                        defaults=[False])):
   """An optimizer, a recipe element.
@@ -322,6 +452,11 @@ OPTIMIZERS = {
         AirbenchSGD, 'airbench\'s SGD + Nesterov momentum %g (rate and weight '
         'decay per 1,024 examples; %gx the rate on batch norm offsets)' %
         (AIRBENCH_MOMENTUM, OFFSET_RATE_SCALE), decays=True),
+    'muon': Optimizer(
+        Muon, 'Muon (momentum %g) on the kernels; SGD + Nesterov momentum %g '
+        'on the rest, rates %g (biases) and %g (head)' %
+        (MUON_MOMENTUM, MUON_SGD_MOMENTUM, MUON_BIAS_RATE, MUON_HEAD_RATE),
+        decays=True),
 }
 
 

@@ -161,8 +161,8 @@ def test_the_lookahead_pulls_every_fifth_step_and_copies_back_at_the_end():
   assert seen[-1] != total  # the final copy took the average
 
 
-def _train(data_dir, train_dir, steps):
-  plan = training.make_plan(train_dir, 'airbench94', batch_size=16,
+def _train(data_dir, train_dir, steps, model='airbench94'):
+  plan = training.make_plan(train_dir, model, batch_size=16,
                             max_steps=steps)
   assert cifar10_train.train(plan, training.LoopOptions(
       train_dir, data_dir, seed=2, summary_steps=0, save_checkpoint_secs=0,
@@ -177,16 +177,18 @@ def _weights(train_dir, step):
 
 
 @pytest.mark.slow
-def test_a_resumed_run_reaches_the_uninterrupted_runs_weights(tmp_path):
+@pytest.mark.parametrize('model', ['airbench94', 'airbench94_muon'])
+def test_a_resumed_run_reaches_the_uninterrupted_runs_weights(tmp_path,
+                                                              model):
   """Epochs of 6 batches of 16 (100 images): 24 steps straight, against 12
-  then 12 more after a restart. The same schedule, lookahead state, order
-  and flips: the same weights, to float noise. Along the way: the
-  whitening weights never change."""
+  then 12 more after a restart. The same schedule, lookahead or momentum
+  state, order and flips: the same weights, to float noise. Along the way:
+  the whitening weights never change."""
   data_dir = make_data_dir(tmp_path / 'data', train_per_file=20)
   straight, resumed = str(tmp_path / 'straight'), str(tmp_path / 'resumed')
-  _train(data_dir, straight, 24)
-  _train(data_dir, resumed, 12)
-  _train(data_dir, resumed, 24)
+  _train(data_dir, straight, 24, model)
+  _train(data_dir, resumed, 12, model)
+  _train(data_dir, resumed, 24, model)
   a, b = _weights(straight, 24), _weights(resumed, 24)
   assert sorted(a) == sorted(b)
   for name in a:

@@ -28,7 +28,7 @@ EXPECTED_PARAMETERS = {
     'alexnet': 9639178, 'vgg16': 15262026, 'resnet18': 11183562,
     'inception': 120826, 'resnet20': 271098, 'resnet32': 466426,
     'resnet56': 857082, 'airbench94': 1973944,
-    'airbench95': 4608312,
+    'airbench95': 4608312, 'airbench94_muon': 1973944,
 }
 BATCH = 4
 
