@@ -1,19 +1,19 @@
-"""airbench94 and airbench95 (Jordan 2024, arXiv 2404.00498): 94% on
-CIFAR-10 in 10 epochs, 95% in 15.
+"""airbench94 and airbench95 (Jordan 2024, arXiv 2404.00498): 94% on CIFAR-10
+in 10 epochs, 95% in 15.
 
 The networks of KellerJordan/cifar10-airbench's legacy/airbench94.py and
-legacy/airbench95.py, number for number: a frozen 2x2 whitening convolution (24 channels) with trained
-biases, GELU, three blocks of widths 64, 256, 256 (conv 3x3 -> max-pool 2
--> batch norm -> GELU -> conv 3x3 -> batch norm -> GELU), max-pool 3, a
-dense layer 256 -> 10 without biases, logits scaled by 1/9. Convolutions
-have no biases and start as a partial identity (Dirac) on their first
-in-channels; batch norm has epsilon 1e-12, moving statistics moved 40%
-toward the batch's each step (airbench's momentum 0.6), a scale fixed at
-1 and a trained offset. airbench94: 1,973,944 parameters, batch norm's
-moving statistics and the frozen whitening weights included (1,971,352
-trained). airbench95 is the same network with blocks of widths 128, 384,
-384: 4,608,312 parameters. airbench94_muon (airbench94_muon.py) is
-airbench94's network with another head scale and initialization.
+legacy/airbench95.py, number for number: a frozen 2x2 whitening convolution
+(24 channels) with trained biases, GELU, three blocks of widths 64, 256,
+256 (conv 3x3 -> max-pool 2 -> batch norm -> GELU -> conv 3x3 -> batch norm
+-> GELU), max-pool 3, a dense layer 256 -> 10 without biases, logits scaled
+by 1/9. Convolutions have no biases and start as a partial identity (Dirac)
+on their first in-channels; batch norm has epsilon 1e-12, moving statistics
+moved 40% toward the batch's each step (airbench's momentum 0.6), a scale
+fixed at 1 and a trained offset. airbench94: 1,973,944 parameters, batch
+norm's moving statistics and the frozen whitening weights included
+(1,971,352 trained). airbench95 is the same network with blocks of widths
+128, 384, 384: 4,608,312 parameters. airbench94_muon (airbench94_muon.py)
+is airbench94's network with another head scale and initialization.
 """
 
 from cifar10_models import layers

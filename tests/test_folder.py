@@ -376,3 +376,33 @@ def test_a_hand_edited_folder_record_is_one_line(tmp_path, field, value,
     model_file.resolve_dataset(str(tmp_path))
   assert '"dataset.%s" is %s; it must be %s' % (
       field, json.dumps(value), says) in str(raised.value)
+
+
+def test_a_folder_changed_while_it_converts_is_one_line(tmp_path,
+                                                        monkeypatch):
+  root = make_folder(tmp_path / 'pictures', per_class=3)
+  scan = folder.scan
+  calls = []
+
+  def scan_then_add(data_dir):
+    listing = scan(data_dir)
+    if not calls:  # Another program writes a picture meanwhile.
+      _picture(str(root / 'train' / 'red' / 'late.png'), COLOURS['red'])
+    calls.append(data_dir)
+    return listing
+  monkeypatch.setattr(folder, 'scan', scan_then_add)
+  with pytest.raises(UserError) as raised:
+    folder.load(str(root), _settings(tmp_path))
+  assert str(raised.value) == ('%s changed while it was converted: run '
+                               'again once nothing writes into it' % root)
+  assert os.listdir(tmp_path / 'cache') == []
+
+
+def test_an_image_over_the_pixel_limit_is_not_decoded(tmp_path,
+                                                      monkeypatch):
+  monkeypatch.setattr(folder, 'MAX_IMAGE_PIXELS', 40 * 30 - 1)
+  path = str(tmp_path / 'big.png')
+  _picture(path, COLOURS['red'])  # 40 x 30
+  with pytest.raises(ValueError) as raised:
+    folder.decode(path, 8)
+  assert str(raised.value).startswith('40x30 pixels, more than the ')
