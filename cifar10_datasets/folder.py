@@ -96,10 +96,16 @@ class Listing(collections.namedtuple(
     return digest.hexdigest()
 
 
+def _visible(names):
+  """`names` without hidden ones (.DS_Store, .thumbnails, ...), which
+  file browsers leave in image folders."""
+  return [name for name in names if not name.startswith('.')]
+
+
 def _class_folders(split_dir):
   """Sorted class folder names of `split_dir`; files beside them are
   refused."""
-  names = sorted(os.listdir(split_dir))
+  names = sorted(_visible(os.listdir(split_dir)))
   stray = [n for n in names if not os.path.isdir(os.path.join(split_dir, n))]
   if stray:
     raise UserError('%s holds %s, which is not a class folder: %s/CLASS/ '
@@ -112,6 +118,8 @@ def _class_files(folder):
   """(image paths, files that are not images) of one class folder."""
   images, others = [], []
   for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+    if entry.name.startswith('.'):
+      continue
     try:
       is_dir, is_file = entry.is_dir(), entry.is_file()
     except OSError:  # a link that loops

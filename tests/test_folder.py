@@ -121,6 +121,16 @@ def test_a_damaged_cache_is_rebuilt(tmp_path, damage, capsys):
   assert os.path.getsize(train) == 27 * dataset.record_bytes
 
 
+def test_hidden_files_are_left_out(tmp_path):
+  root = make_folder(tmp_path / 'pictures')
+  (root / 'train' / '.DS_Store').write_bytes(b'finder')
+  (root / 'train' / 'red' / '.DS_Store').write_bytes(b'finder')
+  (root / 'train' / 'red' / '.thumbnails').mkdir()
+  dataset = folder.load(str(root), _settings(tmp_path))
+  assert dataset.class_names == ('blue', 'green', 'red')
+  assert dataset.train_examples + dataset.test_examples == 30
+
+
 def test_a_test_folder_is_the_test_split(tmp_path):
   root = make_folder(tmp_path / 'pictures', test=True)
   dataset = folder.load(str(root), _settings(tmp_path))
