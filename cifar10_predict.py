@@ -263,6 +263,7 @@ def predict(checkpoint_dir, paths, top_k=3, export_dir=None, model=None,
 
 
 def _check_top_k(top_k, class_names):
+  """Raises UserError if --top_k asks for more classes than there are."""
   if top_k > len(class_names):
     raise UserError('--top_k=%d: the model has %d classes; pass at most '
                     '--top_k=%d' % (top_k, len(class_names),

@@ -59,11 +59,13 @@ def write_images(data_dir, images_dir, image_format, size):
 
 
 def folder_bytes(path):
+  """The bytes of every file below `path`."""
   return sum(os.path.getsize(os.path.join(d, f))
              for d, _, files in os.walk(path) for f in files)
 
 
 def main():
+  """Writes the files if need be, converts them, prints the figures."""
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--data_dir', required=True,
                       help='holds cifar-10-batches-bin/')

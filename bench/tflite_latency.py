@@ -76,6 +76,7 @@ def timed(run, images):
 
 
 def main():
+  """Times TensorFlow and each file, in turns; prints the figures."""
   parser = argparse.ArgumentParser(description=__doc__.split('\n')[0])
   parser.add_argument('--checkpoint_dir', required=True)
   parser.add_argument('--data_dir', required=True)

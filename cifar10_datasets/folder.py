@@ -269,6 +269,8 @@ class _Progress(object):
     self._start = self._shown = time.time()
 
   def update(self, done, final=False):
+    """Rewrites the line for `done` images, at most every PROGRESS_SECS
+    (and at the end, `final`, with a newline)."""
     now = time.time()
     if not final and now - self._shown < PROGRESS_SECS:
       return
@@ -294,6 +296,7 @@ def _pool():
 
 
 def _label_bytes(classes):
+  """A record's label bytes for `classes`: one, two above 256."""
   return 1 if len(classes) <= ONE_BYTE_CLASSES else 2
 
 
@@ -496,10 +499,12 @@ def recorded_settings(dataset, cache_dir=None):
 
 
 def _is_int(value):
+  """A JSON whole number (not a boolean)."""
   return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _numbers(value, count):
+  """A JSON list of `count` numbers."""
   return (isinstance(value, list) and len(value) == count and
           all(isinstance(v, (int, float)) and not isinstance(v, bool)
               for v in value))

@@ -66,6 +66,7 @@ def make_data_dir(root, train_per_file=40, test_examples=50, seed=0,
   os.makedirs(folder, exist_ok=True)
 
   def write(name, labels):
+    """One file of records of `labels`' colours."""
     write_records(os.path.join(folder, name),
                   colour_images(labels, rng, classes=dataset.num_classes,
                                 size=dataset.image_size),

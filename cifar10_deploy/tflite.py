@@ -126,6 +126,7 @@ def _quiet_absl():
 
 
 def _first_line(error):
+  """The first line of an error's message: converters write pages."""
   lines = [l.strip() for l in str(error).splitlines() if l.strip()]
   return lines[0] if lines else type(error).__name__
 
@@ -234,6 +235,7 @@ class Classifier(object):
 
   @property
   def class_names(self):
+    """The classes the file scores, in output order."""
     return self.record['class_names']
 
   def probabilities(self, images):

@@ -90,14 +90,17 @@ class Dataset(collections.namedtuple('Dataset', [
 
   @property
   def num_classes(self):
+    """How many classes its labels number."""
     return len(self.class_names)
 
   @property
   def image_bytes(self):
+    """The bytes of one image: size x size x 3."""
     return self.image_size * self.image_size * IMAGE_DEPTH
 
   @property
   def record_bytes(self):
+    """The bytes of one record: its label bytes, then its image."""
     return self.label_bytes + self.image_bytes
 
 
@@ -218,6 +221,7 @@ def load_python_batch(dataset, path):
 
 
 def _is_int_list(labels, count):
+  """Whether `labels` is a list of `count` ints, as the batches hold."""
   return (isinstance(labels, list) and len(labels) == count and
           all(isinstance(l, int) for l in labels))
 

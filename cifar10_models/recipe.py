@@ -270,6 +270,7 @@ def _linear_rate(recipe, global_step, examples_per_step):
 
 
 def _linear_description(recipe):
+  """The linear schedule in words."""
   return '%g, linearly to 0 at the last step' % recipe.learning_rate
 
 
@@ -382,6 +383,7 @@ class Muon(tf.compat.v1.train.Optimizer):
     tf.compat.v1.add_to_collection(layers.TRAINING_EPOCH, self._epoch)
 
   def _create_slots(self, var_list):
+    """A momentum buffer per variable, zero at first (both optimizers')."""
     for var in var_list:
       self._zeros_slot(var, 'momentum', self._name)
 
@@ -395,6 +397,7 @@ class Muon(tf.compat.v1.train.Optimizer):
     return base * self._factor, self._decay / base
 
   def _muon_update(self, grad, unused_var, value, momentum):
+    """(new momentum, new kernel) of one Muon step."""
     buffer = MUON_MOMENTUM * momentum + grad
     nesterov = grad + MUON_MOMENTUM * buffer
     outputs = value.shape[-1]
@@ -406,12 +409,14 @@ class Muon(tf.compat.v1.train.Optimizer):
     return buffer, scaled - self._rate * update
 
   def _sgd_update(self, grad, var, value, momentum):
+    """(new momentum, new value) of one Nesterov SGD step, PyTorch's."""
     rate, decay = self._sgd_rate(var)
     decayed = grad + decay * value
     buffer = MUON_SGD_MOMENTUM * momentum + decayed
     return buffer, value - rate * (decayed + MUON_SGD_MOMENTUM * buffer)
 
   def _resource_apply_dense(self, grad, var):
+    """One step of `var`'s optimizer; none past its epochs."""
     momentum = self.get_slot(var, 'momentum')
     update = self._muon_update if var.shape.rank == 4 else self._sgd_update
 
@@ -424,6 +429,7 @@ class Muon(tf.compat.v1.train.Optimizer):
     return tf.cond(self._epoch < self._limits[var.ref()], apply, tf.no_op)
 
   def _apply_dense(self, grad, var):
+    """The same for reference variables."""
     return self._resource_apply_dense(grad, var)
 
 
