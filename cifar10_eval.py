@@ -430,6 +430,15 @@ def evaluate_tflite(settings):
   dataset = cifar10_datasets.load(
       settings.dataset or classifier.record['dataset'], settings.data_dir,
       settings.folder_settings)
+  if dataset.image_size != classifier.record['image_size']:
+    raise UserError('%s takes images of %dx%d; %s has %dx%d: evaluate it on '
+                    'the data set it was exported from (%s%s)' %
+                    (settings.tflite, classifier.record['image_size'],
+                     classifier.record['image_size'], dataset.title,
+                     dataset.image_size, dataset.image_size,
+                     classifier.record['dataset'],
+                     ', --image_size=%d' % classifier.record['image_size']
+                     if dataset.conversion else ''))
   if dataset.num_classes != len(classifier.class_names):
     raise UserError('%s classifies %d classes; %s has %d: evaluate it on '
                     'the data set it was exported from (%s)' %
