@@ -60,6 +60,7 @@ from cifar10_lib import paths as path_checks
 from cifar10_lib import records
 from cifar10_lib import tf_config
 from cifar10_training import options
+from cifar10_training import training
 from cifar10_lib.cli import UserError
 
 FLAGS = flags.FLAGS
@@ -126,9 +127,15 @@ def decode_image(data, preprocessing=cifar10_input.TUTORIAL_PREPROCESSING,
   before the crop that eval applies; 32x32 for the zoo's preprocessing,
   which eval shows whole.
   """
+  return cifar10_input.eval_preprocess(
+      _resized(data, dataset.image_size), preprocessing, dataset)
+
+
+def _resized(data, size):
+  """An encoded image file decoded as RGB (alpha dropped, gray copied)
+  and resized to float32 [size, size, 3]."""
   image = tf.io.decode_image(data, channels=3, expand_animations=False)
-  image = tf.image.resize(image, [dataset.image_size] * 2, antialias=True)
-  return cifar10_input.eval_preprocess(image, preprocessing, dataset)
+  return tf.image.resize(image, [size, size], antialias=True)
 
 
 def build_classifier(model, recipe, use_fp16=False,
@@ -274,8 +281,7 @@ def raw_image(data, size):
   """One encoded image file as the data set's raw pixels: uint8 [size,
   size, 3], any size and channel count resized (as build_classifier
   does) for a file that preprocesses them itself (a .tflite)."""
-  image = tf.io.decode_image(data, channels=3, expand_animations=False)
-  image = tf.image.resize(image, [size, size], antialias=True)
+  image = _resized(data, size)
   return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8).numpy()
 
 
@@ -291,18 +297,14 @@ def classify_with_tflite(path, paths, top_k=3):
       paths, top_k, classifier.class_names)
 
 
-def calibration_images(checkpoint_dir, data_dir, count,
-                       folder_settings=folder.Settings()):
-  """The first `count` training images of the folder's data set in
-  `data_dir`, uint8, for int8's calibration.
+def calibration_images(dataset, data_dir, count):
+  """The first `count` training images of `dataset` in `data_dir`,
+  uint8, for int8's calibration.
 
   Raises:
     UserError: `count` is below 1 or above the training images there.
   """
-  dataset = model_file.resolve_dataset(checkpoint_dir, data_dir=data_dir,
-                                       folder_settings=folder_settings)
-  available = records.num_examples_in(dataset,
-                                      records.data_files(dataset, data_dir))
+  available = training.training_records(dataset, data_dir)
   if not 1 <= count <= available:
     raise UserError('--calibration_images=%d: pass 1 to %d (the training '
                     'images in %s)' % (count, available, data_dir))
@@ -332,8 +334,8 @@ def tflite_from_flags(paths):
                                          folder_settings=settings)
     download.prepare_data(dataset, FLAGS.data_dir, None, FLAGS.download,
                           FLAGS.data_url)
-    calibration = calibration_images(FLAGS.checkpoint_dir, FLAGS.data_dir,
-                                     FLAGS.calibration_images, settings)
+    calibration = calibration_images(dataset, FLAGS.data_dir,
+                                     FLAGS.calibration_images)
   export_tflite(FLAGS.checkpoint_dir, FLAGS.tflite, FLAGS.quantize,
                 calibration, FLAGS.tta)
   return 0
