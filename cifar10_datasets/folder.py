@@ -187,9 +187,14 @@ def _split_files(split_dir, classes, skipped, present=None):
   return files
 
 
+def _too_many(bad, total):
+  """Whether `bad` of a class's `total` files are more than it may hold."""
+  return bad > MAX_BAD_SHARE * total
+
+
 def _check_share(folder, bad, total):
   """Refuses a class folder with more than MAX_BAD_SHARE bad files."""
-  if len(bad) > MAX_BAD_SHARE * total:
+  if _too_many(len(bad), total):
     raise UserError('%s: %d of its %d files are not images (%s, ...): '
                     'remove them, or fix them if they are images' %
                     (folder, len(bad), total, bad[0]))
@@ -399,7 +404,7 @@ def _check_failures(failed, files):
       os.path.dirname(path) for path, _ in files)
   bad = collections.Counter(os.path.dirname(path) for path, _ in failed)
   for folder, count in sorted(bad.items()):
-    if count > MAX_BAD_SHARE * per_class[folder]:
+    if _too_many(count, per_class[folder]):
       first = [p for p, _ in failed if os.path.dirname(p) == folder][0]
       raise UserError('%s: %d of its %d images could not be read (%s: %s): '
                       'remove or fix them' %
