@@ -458,8 +458,10 @@ def test_checkpoint_of_another_model(data_dir, tmp_path):
 @pytest.mark.parametrize('script,flag,pattern', [
     ('cifar10_eval.py', '--eval_data=validation',
      r'--eval_data=validation: value should be one of <test\|train_eval>'),
-    ('cifar10_train.py', '--batch_size=0', r'--batch_size=0: 0 is not a positive integer'),
-    ('cifar10_train.py', '--max_steps=-5', r'--max_steps=-5: -5 is not a positive integer'),
+    ('cifar10_train.py', '--batch_size=0',
+     r'--batch_size=0: 0 is not a positive integer'),
+    ('cifar10_train.py', '--max_steps=-5',
+     r'--max_steps=-5: -5 is not a positive integer'),
     ('cifar10_train.py', 'stray_argument', r'unexpected arguments'),
     ('cifar10_train.py', '--seed=-1',
      r'--seed=-1: -1 is not an integer in the range \[0, 2147483647\]'),
