@@ -18,6 +18,7 @@ import collections
 import tensorflow as tf
 
 import cifar10_input
+from cifar10_datasets import folder
 from cifar10_lib.cli import UserError
 from cifar10_models import airbench
 from cifar10_models import alexnet
@@ -32,6 +33,10 @@ from cifar10_models import vgg
 # The tutorial's network, the default.
 TUTORIAL = 'tutorial'
 DEFAULT_MODEL = TUTORIAL
+
+# How TensorFlow's shape inference says that a valid convolution or pool
+# is wider than the map it gets: the images are too small for the network.
+TOO_SMALL = 'Negative dimension size'
 
 
 class Model(collections.namedtuple(
@@ -65,9 +70,35 @@ class Model(collections.namedtuple(
     decays_itself = recipes.OPTIMIZERS[recipe.optimizer].decays
     net = layers.Net(training, 0.0 if decays_itself else recipe.weight_decay,
                      use_fp16, dataset)
-    logits = self.build(images, net)
+    try:
+      logits = self.build(images, net)
+    except ValueError as error:
+      if TOO_SMALL not in str(error):
+        raise
+      raise UserError(
+          '--model=%s cannot take images of %dx%d: its pools and valid '
+          'convolutions leave nothing of them; pass --image_size=%s' %
+          (self.name, dataset.image_size, dataset.image_size,
+           self._smallest_size(recipe, dataset))) from None
     net.add_weight_decay()
     return logits
+
+  def _smallest_size(self, recipe, dataset):
+    """'N or more': the smallest image size above dataset.image_size that
+    the network builds on (each tried in a graph of its own; a refusal's
+    cost only), or the largest size allowed if none is."""
+    preprocessing = cifar10_input.PREPROCESSING[recipe.preprocessing]
+    for size in range(dataset.image_size + 1, folder.MAX_IMAGE_SIZE + 1):
+      side = preprocessing.size(size)
+      with tf.Graph().as_default():
+        try:
+          self.build(tf.zeros([1, side, side, 3]),
+                     layers.Net(False, dataset=dataset._replace(
+                         image_size=size)))
+        except ValueError:
+          continue
+      return '%d or more' % size
+    return 'up to %d' % folder.MAX_IMAGE_SIZE
 
   def eval_logits(self, images, recipe, use_fp16=False, tta=True,
                   dataset=cifar10_input.DATASET):

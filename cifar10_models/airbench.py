@@ -5,8 +5,8 @@ The networks of KellerJordan/cifar10-airbench's legacy/airbench94.py and
 legacy/airbench95.py, number for number: a frozen 2x2 whitening convolution
 (24 channels) with trained biases, GELU, three blocks of widths 64, 256,
 256 (conv 3x3 -> max-pool 2 -> batch norm -> GELU -> conv 3x3 -> batch norm
--> GELU), max-pool 3, a dense layer 256 -> 10 without biases, logits scaled
-by 1/9. Convolutions have no biases and start as a partial identity (Dirac)
+-> GELU), max-pool 3 (global on images other than 32x32: Net.last_pool), a
+dense layer 256 -> 10 without biases, logits scaled by 1/9. Convolutions have no biases and start as a partial identity (Dirac)
 on their first in-channels; batch norm has epsilon 1e-12, moving statistics
 moved 40% toward the batch's each step (airbench's momentum 0.6), a scale
 fixed at 1 and a trained offset. airbench94: 1,973,944 parameters, batch
@@ -57,7 +57,7 @@ def _network(images, net, widths, logit_scale=LOGIT_SCALE,
     # is skipped, as PyTorch skips it in airbench.
     x = _block(x, width, 'block%d' % (i + 1), net,
                None if i else WHITEN_BIAS_EPOCHS)
-  x = net.max_pool(x, 3, 3)
+  x = net.last_pool(x, 3, 3)
   logits = net.dense(x, net.num_classes, 'logits', activation=None,
                      bias=False, initializer=head_initializer)
   return logits * logit_scale

@@ -83,6 +83,11 @@ def dirac(shape, dtype=tf.float32, partition_info=None):
   return torch_uniform(shape, dtype) * keep + identity
 
 
+# The image size the zoo's networks were designed for (CIFAR's): at it, a
+# network's last pool leaves the map its source's head was sized for; at
+# any other, that pool is global (Net.last_pool).
+DESIGNED_SIZE = 32
+
 # The whitening layer's patches come from this many training images.
 WHITENING_IMAGES = 5000
 
@@ -322,6 +327,15 @@ class Net(object):
   @staticmethod
   def max_pool(x, size, stride, padding='VALID'):
     return tf.nn.max_pool2d(x, size, stride, padding)
+
+  def last_pool(self, x, size, stride):
+    """The max-pool before a network's head: `size` / `stride` as its
+    source has it on DESIGNED_SIZE images, global on images of any other
+    size, so that the head's inputs do not grow with the images (and a map
+    smaller than the source's window still pools)."""
+    if self.dataset.image_size == DESIGNED_SIZE:
+      return self.max_pool(x, size, stride)
+    return tf.reduce_max(x, axis=[1, 2], keepdims=True)
 
   @staticmethod
   def global_average_pool(x):

@@ -79,6 +79,46 @@ def test_each_model_has_its_parameter_count_trains_and_evaluates(name):
   assert logits.shape == (BATCH, 10) and np.all(np.isfinite(logits))
 
 
+# Image sizes beside 32: the smallest --image_size allows, and a larger one.
+SMALL_SIZE, LARGE_SIZE = 8, 48
+# The networks whose parameters do not change with the image size: their
+# last pool is global (the ResNets' and Inception's always, the others' on
+# images other than 32x32). The rest flatten a map that grows with it.
+SIZE_FREE = ('vgg16', 'airbench94', 'airbench95', 'airbench94_muon',
+             'resnet18', 'inception', 'resnet20', 'resnet32', 'resnet56')
+# The smallest size each network that cannot take SMALL_SIZE builds on.
+SMALLEST_SIZE = {'lenet5': 16, 'alexnet': 13, 'vgg16': 16, 'airbench94': 9,
+                 'airbench95': 9, 'airbench94_muon': 9}
+
+
+def _eval_network(model, size):
+  """Builds `model`'s eval network on two images of `size` in a graph of
+  its own; returns (its parameter count, its logits' shape)."""
+  dataset = cifar10_input.DATASET._replace(image_size=size)
+  side = cifar10_input.PREPROCESSING[model.recipe.preprocessing].size(size)
+  with tf.Graph().as_default():
+    logits = model.logits(tf.zeros([2, side, side, 3]), False, model.recipe,
+                          dataset=dataset)
+    return (counting.parameter_count(tf.compat.v1.global_variables()),
+            tuple(logits.shape))
+
+
+@pytest.mark.parametrize('name', sorted(EXPECTED_PARAMETERS))
+def test_each_model_takes_other_image_sizes_or_names_the_smallest(name):
+  model = cifar10_models.get(name)
+  count, shape = _eval_network(model, LARGE_SIZE)
+  assert shape == (2, 10)
+  assert (count == EXPECTED_PARAMETERS[name]) == (name in SIZE_FREE)
+  if name not in SMALLEST_SIZE:
+    assert _eval_network(model, SMALL_SIZE)[1] == (2, 10)
+    return
+  with pytest.raises(cifar10_models.UserError,
+                     match=r'^--model=%s cannot take images of 8x8: .*; pass '
+                     r'--image_size=%d or more$' % (name, SMALLEST_SIZE[name])):
+    _eval_network(model, SMALL_SIZE)
+  _eval_network(model, SMALLEST_SIZE[name])
+
+
 def test_batch_norm_statistics_move_in_training_only():
   model = cifar10_models.get('baseline')
   images, labels = _images(model, 8), np.arange(8, dtype=np.int32)
