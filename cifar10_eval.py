@@ -97,7 +97,8 @@ class Settings(collections.namedtuple('Settings', [
               False, True,
               False, None, folder.Settings(), None])):
   """What an evaluation reads, writes and prints: the flags of the same
-  names (model: --model, dataset: --dataset, None to take the folder's;
+  names (model: --model, dataset: --dataset or a records.Dataset already
+  resolved, None to take the folder's;
   num_examples None: all of eval_data; folder_settings: an image folder's
   conversion, folder.Settings; tflite: a .tflite file to evaluate instead
   of the checkpoints). From Python an
@@ -225,37 +226,60 @@ def evaluate(checkpoint, graph_outputs, config=None):
   """
   graph = graph_outputs
   plain, top_5 = graph.plain_predictions, graph.in_top_5
-  classes = graph.dataset.num_classes
   with tf.compat.v1.Session(config=config) as sess:
     checkpoints.restore(sess, graph.saver, graph.var_map, checkpoint)
     step = int(sess.run(tf.compat.v1.train.get_global_step()))
-    start = time.time()
-    confusion = confusion_matrix([], [], classes)
-    plain_correct = top_5_correct = 0
-    mistakes = _Mistakes()
+    tally = _Tally(graph.dataset, plain is not None)
     with records.explain_data_errors(graph.dataset):
       while True:
         # The images are fetched only while mistakes are still wanted.
-        fetches = [graph.labels, graph.predictions, plain, top_5] + (
-            [graph.images] if mistakes.wanted() else [])
+        fetches = {'labels': graph.labels, 'predictions': graph.predictions,
+                   'plain': plain, 'in_top_5': top_5,
+                   'images': graph.images if tally.mistakes.wanted() else None}
         try:
-          batch = sess.run([f for f in fetches if f is not None])
+          batch = sess.run({k: f for k, f in fetches.items()
+                            if f is not None})
         except tf.errors.OutOfRangeError:
           break
-        labels, predictions = batch[:2]
-        if plain is not None:
-          plain_correct += int(np.sum(batch.pop(2) == labels))
-        if top_5 is not None:
-          top_5_correct += int(np.sum(batch.pop(2)))
-        confusion += confusion_matrix(labels, predictions, classes)
-        mistakes.add(*batch)
+        tally.add(**batch)
     # Timed before the session closes: closing sometimes waits 0.8 s for
     # tf.data's autotuning thread, which is not evaluation.
-    rate = confusion.sum() / (time.time() - start)
-  return Results(checkpoint, step, confusion, rate, mistakes.arrays(),
-                 plain_correct if plain is not None else None,
-                 graph.dataset.class_names,
-                 top_5_correct if top_5 is not None else None)
+    return tally.results(checkpoint, step)
+
+
+class _Tally(object):
+  """Adds up an evaluation batch by batch, a checkpoint's or a .tflite
+  file's: the confusion matrix, the plain view's right answers (with
+  test-time views), the top-5 hits (with TOP_5_MIN_CLASSES classes or
+  more) and the first mistakes; times it from its making."""
+
+  def __init__(self, dataset, plain):
+    self._dataset = dataset
+    classes = dataset.num_classes
+    self._confusion = confusion_matrix([], [], classes)
+    self._plain = 0 if plain else None
+    self._top_5 = 0 if classes >= TOP_5_MIN_CLASSES else None
+    self.mistakes = _Mistakes()
+    self._start = time.time()
+
+  def add(self, labels, predictions, plain=None, in_top_5=None, images=None):
+    """Counts one batch: its true and predicted classes, the plain view's
+    predictions, bool [batch] top-5 hits, the images as the network saw
+    them (for the mistakes)."""
+    self._confusion += confusion_matrix(labels, predictions,
+                                        self._dataset.num_classes)
+    if self._plain is not None:
+      self._plain += int(np.sum(plain == labels))
+    if self._top_5 is not None:
+      self._top_5 += int(np.sum(in_top_5))
+    self.mistakes.add(labels, predictions, images)
+
+  def results(self, source, step):
+    """The Results so far, of `source` (a checkpoint or a file) at `step`."""
+    rate = self._confusion.sum() / (time.time() - self._start)
+    return Results(source, step, self._confusion, rate,
+                   self.mistakes.arrays(), self._plain,
+                   self._dataset.class_names, self._top_5)
 
 
 class _Mistakes(object):
@@ -445,26 +469,19 @@ def evaluate_tflite(settings):
                     (settings.tflite, len(classifier.class_names),
                      dataset.title, dataset.num_classes,
                      classifier.record['dataset']))
-  classes = dataset.num_classes
-  confusion = confusion_matrix([], [], classes)
-  top_5 = 0 if classes >= TOP_5_MIN_CLASSES else None
-  mistakes = _Mistakes()
-  start = time.time()
+  tally = _Tally(dataset, plain=False)
   with records.explain_data_errors(dataset):
     for images, labels in cifar10_input.eval_dataset(
         settings.eval_data, settings.data_dir, settings.batch_size,
         settings.num_examples, None, dataset):
       images, labels = images.numpy(), labels.numpy()
       probabilities = classifier.probabilities(images)
-      predictions = np.argmax(probabilities, axis=1)
-      confusion += confusion_matrix(labels, predictions, classes)
-      if top_5 is not None:
-        best = np.argsort(-probabilities, axis=1)[:, :5]
-        top_5 += int(np.sum(best == labels[:, None]))
-      mistakes.add(labels, predictions, images)
-  results = Results(settings.tflite, classifier.record.get('global_step', 0),
-                    confusion, confusion.sum() / (time.time() - start),
-                    mistakes.arrays(), None, dataset.class_names, top_5)
+      # Stable: among equal scores the first class, as np.argmax takes.
+      best = np.argsort(-probabilities, axis=1, kind='stable')[:, :5]
+      tally.add(labels, best[:, 0], in_top_5=np.any(
+          best == labels[:, None], axis=1), images=images)
+  results = tally.results(settings.tflite,
+                          classifier.record.get('global_step', 0))
   with tf.Graph().as_default():  # FileWriter writes graph-mode events.
     writer = tf.compat.v1.summary.FileWriter(settings.eval_dir)
     report(results, writer, settings)
@@ -502,9 +519,11 @@ def run_eval(settings, config=None):
     _wait_for_a_checkpoint(settings.checkpoint_dir, interval_secs)
   model, recipe = model_file.resolve(settings.checkpoint_dir, settings.model,
                                      settings.use_fp16)
-  dataset = model_file.resolve_dataset(
-      settings.checkpoint_dir, settings.dataset, data_dir=settings.data_dir,
-      folder_settings=settings.folder_settings)
+  dataset = settings.dataset
+  if not isinstance(dataset, records.Dataset):
+    dataset = model_file.resolve_dataset(
+        settings.checkpoint_dir, dataset, data_dir=settings.data_dir,
+        folder_settings=settings.folder_settings)
   config = config or devices.session_config()
   with tf.Graph().as_default() as graph:
     graph_outputs = build_eval_graph(
@@ -584,7 +603,11 @@ def main(unused_argv):
   if settings.tflite:
     evaluate_tflite(settings)
     return 0
-  options.dataset_from_flags(FLAGS.checkpoint_dir, training=False)
+  dataset = options.dataset_from_flags(FLAGS.checkpoint_dir, training=False)
+  if settings.run_once:
+    # Watching, run_eval resolves it again once a trainer has recorded
+    # the folder's: the record may not be there yet.
+    settings = settings._replace(dataset=dataset)
   try:
     run_eval(settings, options.session_config_from_flags())
   except KeyboardInterrupt:
