@@ -4,6 +4,8 @@ records, cached, and read by the same reader as CIFAR."""
 import json
 import os
 import re
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -15,7 +17,8 @@ from cifar10_datasets import folder
 from cifar10_lib import records
 from cifar10_lib.cli import UserError
 from cifar10_models import model_file
-from conftest import run_script
+from conftest import ROOT, run_script
+from test_reliability import _limit_file_size, _small_disk
 from test_scripts import _assert_ok, _one_line_error
 
 COLOURS = {'red': (220, 30, 30), 'green': (30, 200, 40), 'blue': (30, 40, 210)}
@@ -266,6 +269,26 @@ def test_a_cache_that_cannot_be_written_is_one_line(tmp_path):
   assert re.search(r'could not write the converted images into .*cache '
                    r'\(.*\): free some space there or pass another '
                    r'--cache_dir', str(raised.value))
+
+
+@pytest.mark.slow
+def test_a_disk_that_fills_while_converting_leaves_no_half_cache(tmp_path):
+  # 210 records of 64x64 (2.6 MB) fill a 1 MB tmpfs, or pass the 2 MB file
+  # size cap used where no tmpfs can be mounted.
+  root = make_folder(tmp_path / 'pictures', per_class=70)
+  with _small_disk(tmp_path, 1) as (small, mounted):
+    cache = os.path.join(small, 'cache')
+    result = subprocess.run(
+        [sys.executable, os.path.join(ROOT, 'cifar10_train.py'),
+         '--dataset=folder', '--data_dir=%s' % root, '--image_size=64',
+         '--cache_dir=' + cache, '--train_dir=%s' % (tmp_path / 'train'),
+         '--max_steps=1'], cwd=ROOT, capture_output=True, text=True,
+        timeout=300, preexec_fn=None if mounted else _limit_file_size)
+    _one_line_error(result, r'could not write the converted images into '
+                    r'\S+cache \(.+\): free some space there or pass '
+                    r'another --cache_dir')
+    assert os.listdir(cache) == []
+  assert not (tmp_path / 'train' / 'model.json').exists()
 
 
 def test_more_than_256_classes_take_two_label_bytes(tmp_path):
