@@ -14,6 +14,7 @@ ready about a second after start, not minutes.
 
 import collections
 import functools
+import os
 import random
 
 import tensorflow as tf
@@ -53,6 +54,16 @@ RESUMED_STREAM_STRIDE = 1000003
 
 # The tutorial filled its queue with 40% of an epoch before training started.
 MIN_FRACTION_OF_EXAMPLES_IN_QUEUE = 0.4
+
+# Records that take more than this share of the machine's memory are read
+# from their files as batches need them (the tutorial's fixed-length record
+# reader), not held in memory: with the batches being made beside them, a
+# larger share would not leave the network room. Their shuffle buffer holds
+# the tutorial's 40% of an epoch, or this share of the memory if less.
+STREAM_MEMORY_SHARE = 0.5
+STREAM_BUFFER_SHARE = 0.1
+# Each epoch of a streamed EPOCHS order shuffles with seed * this + epoch.
+EPOCH_SEED_STRIDE = 1 << 20
 
 def _load(dataset, paths, python_version):
   """All records of `paths`, in order, checked: uint8 [N, record bytes].
@@ -97,6 +108,48 @@ def _no_autograph(function):
   """`function` for Dataset.map as it is: it has no Python control flow on
   tensors to convert, and AutoGraph's conversion takes 0.7 s at start."""
   return tf.autograph.experimental.do_not_convert(function)
+
+
+def memory_bytes():
+  """The machine's physical memory, in bytes."""
+  return os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES')
+
+
+def streams(paths):
+  """Whether the records of `paths` are read from the files as they are
+  needed: binary files whose bytes pass STREAM_MEMORY_SHARE of the memory
+  (the Python version's pickles are loaded whole: CIFAR's fit)."""
+  return not records.is_python_batch(paths[0]) and sum(
+      os.path.getsize(p) for p in paths) > STREAM_MEMORY_SHARE * memory_bytes()
+
+
+def _file_records(dataset, paths):
+  """(record number, (its file, uint8 record [record_bytes])) of every
+  record of the binary files `paths`, in order, read as they are needed."""
+  def of_file(path):
+    return tf.data.FixedLengthRecordDataset(path, dataset.record_bytes).map(
+        lambda record: (path, tf.io.decode_raw(record, tf.uint8)))
+  return tf.data.Dataset.from_tensor_slices(paths).flat_map(
+      of_file).enumerate()
+
+
+def _stream_buffer(dataset, num_examples):
+  """The streamed reader's shuffle buffer, in records."""
+  return max(1, min(int(num_examples * MIN_FRACTION_OF_EXAMPLES_IN_QUEUE),
+                    int(memory_bytes() * STREAM_BUFFER_SHARE /
+                        dataset.record_bytes)))
+
+
+def _streamed(dataset, batches, make_batch, first_number=0):
+  """_from_memory's batches from `batches`, a dataset of batches of
+  _file_records' elements (record numbers, (files, records))."""
+  def numbered_batch(number, batch):
+    ids, (sources, rows) = batch
+    return make_batch(number, *records.split_records(
+        dataset, records.checked(dataset, rows, sources)), ids)
+  return batches.enumerate(first_number).map(
+      _no_autograph(numbered_batch),
+      num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
 def new_seed():
@@ -418,8 +471,6 @@ def train_dataset(data_dir, batch_size, seed=None,
   paths = records.data_files(dataset, data_dir)
   num_examples = records.num_examples_in(dataset, paths)
   order = PREPROCESSING[preprocessing].order
-  batch_records = _BATCH_ORDERS[order](num_examples, batch_size, seed,
-                                       first_batch)
 
   def distorted_batch(batch_number, images, labels, ids):
     epoch = (batch_number // (num_examples // batch_size)
@@ -427,6 +478,13 @@ def train_dataset(data_dir, batch_size, seed=None,
     return PREPROCESSING[preprocessing].train(Batch(
         seed, batch_number, epoch, images, ids, batch_size, num_examples,
         dataset)), labels
+  if streams(paths):
+    return _streamed(dataset, _STREAMED_ORDERS[order](
+        _file_records(dataset, paths), _stream_buffer(dataset, num_examples),
+        num_examples, batch_size, seed, first_batch), distorted_batch,
+                     first_batch)
+  batch_records = _BATCH_ORDERS[order](num_examples, batch_size, seed,
+                                       first_batch)
   return _from_memory(dataset, paths, batch_records, distorted_batch,
                       first_batch)
 
@@ -462,6 +520,37 @@ def _epoch_batches(num_examples, batch_size, seed, first_batch):
 _BATCH_ORDERS = {STREAM: _stream_batches, EPOCHS: _epoch_batches}
 
 
+def _streamed_stream(file_records, buffer_size, unused_num_examples,
+                     batch_size, seed, first_batch):
+  """_stream_batches' order over streamed records: the shuffle buffer
+  over the files' records."""
+  shuffle_seed = (tf.constant(seed, tf.int64) +
+                  RESUMED_STREAM_STRIDE * tf.cast(first_batch, tf.int64))
+  return file_records.shuffle(buffer_size, seed=shuffle_seed).repeat().batch(
+      batch_size, drop_remainder=True)
+
+
+def _streamed_epochs(file_records, buffer_size, num_examples, batch_size,
+                     seed, first_batch):
+  """_epoch_batches' whole epochs of whole batches over streamed records,
+  each epoch shuffled through the buffer as a function of (seed, epoch):
+  a run resumed at batch N reads past the batches of its epoch before N
+  and goes on with those an uninterrupted run would have had."""
+  per_epoch = num_examples // batch_size
+  first_batch = tf.cast(first_batch, tf.int64)
+
+  def epoch_batches(epoch):
+    return file_records.shuffle(
+        buffer_size, seed=seed * EPOCH_SEED_STRIDE + epoch,
+        reshuffle_each_iteration=False).batch(batch_size,
+                                              drop_remainder=True)
+  return tf.data.Dataset.range(first_batch // per_epoch, 2 ** 62).flat_map(
+      epoch_batches).skip(first_batch % per_epoch)
+
+
+_STREAMED_ORDERS = {STREAM: _streamed_stream, EPOCHS: _streamed_epochs}
+
+
 def eval_dataset(eval_data, data_dir, batch_size, num_examples=None,
                  preprocessing=TUTORIAL_PREPROCESSING, dataset=DATASET):
   """One pass, in file order, over the evaluation images and labels.
@@ -491,11 +580,15 @@ def eval_dataset(eval_data, data_dir, batch_size, num_examples=None,
         '--num_examples=%d but %s holds only %d examples: pass '
         '--num_examples=%d or fewer' %
         (num_examples, eval_data, available, available))
-  batch_records = tf.data.Dataset.range(num_examples).batch(batch_size)
-  return _from_memory(dataset, paths, batch_records,
-                      lambda unused_number, images, labels, unused_ids: (
-                          eval_preprocess(images, preprocessing, dataset)
-                          if preprocessing else images, labels))
+  def eval_batch(unused_number, images, labels, unused_ids):
+    return (eval_preprocess(images, preprocessing, dataset)
+            if preprocessing else images), labels
+  if streams(paths):
+    return _streamed(dataset, _file_records(dataset, paths).take(
+        num_examples).batch(batch_size), eval_batch)
+  return _from_memory(dataset, paths,
+                      tf.data.Dataset.range(num_examples).batch(batch_size),
+                      eval_batch)
 
 
 def distorted_inputs(data_dir, batch_size, seed=None):

@@ -398,13 +398,23 @@ def checked_records(dataset, path, python_version):
                             [path], tf.uint8, stateful=False)
   else:
     raw = tf.io.decode_raw(tf.io.read_file(path), tf.uint8)
-  records = tf.reshape(raw, [-1, dataset.record_bytes])
+  return checked(dataset, tf.reshape(raw, [-1, dataset.record_bytes]), path)
+
+
+def checked(dataset, records, sources):
+  """uint8 records [n, record_bytes], n >= 1, as they are, once a check
+  has found every label in 0..num_classes-1: else the op fails with a
+  message that `explain_data_errors` recognizes, naming the file of the
+  first wrong one. `sources`: a string scalar, the records' file, or
+  [n], each record's.
+  """
   labels = record_labels(dataset, records)
   wrong = labels >= dataset.num_classes
+  first = tf.argmax(tf.cast(wrong, tf.int32))
+  source = sources if sources.shape.rank == 0 else tf.gather(sources, first)
   check = tf.debugging.Assert(
       tf.logical_not(tf.reduce_any(wrong)),
-      [_BAD_LABEL_MARKER, path, tf.gather(
-          labels, tf.argmax(tf.cast(wrong, tf.int32)))])
+      [_BAD_LABEL_MARKER, source, tf.gather(labels, first)])
   with tf.control_dependencies([check]):
     return tf.identity(records)
 

@@ -286,7 +286,7 @@ def run_training(plan, deployment, config, options, role=None, target='',
     _prepare_train_dir(options.train_dir)
   print('Training %s for %d steps of %d examples of %s; %s.' %
         (plan.model.name, plan.max_steps, examples_per_step,
-         _describe_data(plan),
+         _describe_data(plan, options.data_dir),
          plan.model.describe(plan.recipe, plan.dataset.image_size)),
         flush=True)
   seed = _seed(options.seed)
@@ -365,15 +365,20 @@ def _end_line(step, options, plan):
            shlex.quote(options.train_dir), flags))
 
 
-def _describe_data(plan):
+def _describe_data(plan, data_dir):
   """The data set of a run's first line: its title, classes and records
-  (and, for converted images, how they were brought to their size)."""
+  (and, for converted images, how they were brought to their size; for
+  records too large to hold, that they are read as they are needed)."""
   converted = ('; each image\'s shorter side resized to %d, the centre '
                'cropped' % plan.dataset.image_size
                if plan.dataset.conversion else '')
-  return '%s (%d classes, %d training records%s)' % (
+  streamed = ('; read from its files as needed: they take over %d%% of the '
+              'memory' % (100 * cifar10_input.STREAM_MEMORY_SHARE)
+              if cifar10_input.streams(records.data_files(plan.dataset,
+                                                          data_dir)) else '')
+  return '%s (%d classes, %d training records%s%s)' % (
       plan.dataset.title, plan.dataset.num_classes,
-      plan.recipe.records(), converted)
+      plan.recipe.records(), converted, streamed)
 
 
 def input_and_global_step(data_dir, batch_size, seed,

@@ -272,18 +272,24 @@ def test_partial_record_is_reported(data_dir):
     records.data_files(CIFAR10, data_dir, 'test')
 
 
-def test_bad_label_is_reported_with_its_file(tmp_path):
+@pytest.mark.parametrize('eval_data,name,streamed_records', [
+    ('test', TEST_FILE, False), ('train_eval', 'data_batch_4.bin', True)])
+def test_bad_label_is_reported_with_its_file(tmp_path, monkeypatch,
+                                             eval_data, name,
+                                             streamed_records):
   root = make_data_dir(tmp_path)
-  path = os.path.join(records.batches_dir(CIFAR10, root), TEST_FILE)
+  path = os.path.join(records.batches_dir(CIFAR10, root), name)
   data = bytearray(open(path, 'rb').read())
   data[5 * CIFAR10.record_bytes] = 12
   open(path, 'wb').write(bytes(data))
+  if streamed_records:
+    monkeypatch.setattr(cifar10_input, 'memory_bytes', lambda: 1)
   with tf.Graph().as_default():
-    images, labels = cifar10_input.inputs('test', root, 8)
+    images, labels = cifar10_input.inputs(eval_data, root, 200)
     with tf.compat.v1.Session() as sess:
       with pytest.raises(records.DataError,
-                         match=r'test_batch.bin has a record with label byte '
-                         r'12, not 0..9'):
+                         match=r'%s has a record with label byte 12, not '
+                         r'0..9' % name):
         with records.explain_data_errors(CIFAR10):
           sess.run([images, labels])
 
@@ -446,3 +452,106 @@ def test_a_damaged_python_batch_is_one_line(data_dir, tmp_path, damage,
   with pytest.raises(records.DataError, match=message) as error:
     records.data_files(CIFAR10, python_dir)
   assert '\n' not in str(error.value)
+
+
+@pytest.fixture
+def streamed(monkeypatch, data_dir):
+  """Makes the data_dir fixture's records pass half of the 'memory', so
+  the pipelines stream them; its shuffle buffer then holds a fifth of
+  them."""
+  files = records.data_files(CIFAR10, data_dir)
+  size = sum(os.path.getsize(p) for p in files)
+  monkeypatch.setattr(cifar10_input, 'memory_bytes', lambda: 2 * size - 1)
+  assert cifar10_input.streams(files)
+  return data_dir
+
+
+def test_records_stream_only_past_half_the_memory(data_dir, tmp_path):
+  files = records.data_files(CIFAR10, data_dir)
+  assert not cifar10_input.streams(files)
+  size = sum(os.path.getsize(p) for p in files)
+  with mock.patch.object(cifar10_input, 'memory_bytes',
+                         return_value=2 * size - 1):
+    assert cifar10_input.streams(files)
+    # The Python version's pickles are always loaded whole.
+    python_dir = to_python_version(data_dir, str(tmp_path / 'python'))
+    assert not cifar10_input.streams(
+        records.data_files(CIFAR10, python_dir))
+
+
+@pytest.mark.parametrize('eval_data', ['test', 'train_eval'])
+def test_streamed_evaluation_reads_what_the_loaded_one_does(data_dir,
+                                                            monkeypatch,
+                                                            eval_data):
+  def batches():
+    return list(cifar10_input.eval_dataset(
+        eval_data, data_dir, 16, num_examples=45).as_numpy_iterator())
+  loaded = batches()
+  files = records.data_files(CIFAR10, data_dir)
+  monkeypatch.setattr(cifar10_input, 'memory_bytes', lambda: 1)
+  assert cifar10_input.streams(files)
+  streamed = batches()
+  assert [len(l) for _, l in streamed] == [16, 16, 13]
+  assert _same_batches(loaded, streamed) and len(loaded) == len(streamed)
+
+
+def _streamed_ids(data_dir, batch_size, seed, first_batch, batches):
+  """The record numbers of `batches` batches of a streamed EPOCHS order."""
+  files = records.data_files(CIFAR10, data_dir)
+  order = cifar10_input._streamed_epochs(
+      cifar10_input._file_records(CIFAR10, files), 40, 200, batch_size,
+      seed, first_batch)
+  return [ids for ids, _ in order.take(batches).as_numpy_iterator()]
+
+
+def test_a_streamed_epoch_holds_each_record_once_and_resumes_exactly(
+    data_dir):
+  # 200 records in batches of 64: 3 whole batches an epoch.
+  ids = _streamed_ids(data_dir, 64, 5, 0, 7)
+  for epoch in (ids[0:3], ids[3:6]):
+    flat = np.concatenate(epoch)
+    assert len(set(flat)) == 192 and flat.max() < 200
+  assert not np.array_equal(ids[0], ids[3])
+  # Resumed at batch 4 (epoch 1, its second batch): the same batches.
+  resumed = _streamed_ids(data_dir, 64, 5, 4, 3)
+  assert all(np.array_equal(a, b) for a, b in zip(resumed, ids[4:7]))
+  assert not np.array_equal(_streamed_ids(data_dir, 64, 6, 0, 1)[0], ids[0])
+
+
+def test_streamed_training_batches_are_the_records_shuffled(streamed):
+  def first(seed):
+    return list(cifar10_input.train_dataset(streamed, 32, seed).take(
+        8).as_numpy_iterator())
+  batches = first(7)
+  assert all(images.shape == (32, 24, 24, 3) for images, _ in batches)
+  labels = np.concatenate([l for _, l in batches])
+  in_order = np.concatenate([l for _, l in cifar10_input.eval_dataset(
+      'train_eval', streamed, 200).as_numpy_iterator()])
+  assert not np.array_equal(labels[:200], in_order)
+  assert np.array_equal(np.bincount(labels[:200], minlength=10) > 0,
+                        np.bincount(in_order, minlength=10) > 0)
+  assert _same_batches(batches, first(7))
+  # airbench's order: whole epochs of whole batches, streamed too.
+  epochs = list(cifar10_input.train_dataset(
+      streamed, 50, 7, cifar10_input.TRANSLATE_PREPROCESSING).take(
+          4).as_numpy_iterator())
+  assert sorted(np.concatenate([l for _, l in epochs])) == sorted(in_order)
+
+
+@pytest.mark.slow
+def test_a_run_on_streamed_records_says_so_trains_and_evaluates(
+    streamed, tmp_path, capsys):
+  import cifar10_eval  # pylint: disable=g-import-not-at-top
+  import cifar10_train  # pylint: disable=g-import-not-at-top
+  from cifar10_training import training  # pylint: disable=g-import-not-at-top
+  train_dir = str(tmp_path / 'train')
+  plan = training.make_plan(train_dir, 'airbench94', batch_size=16,
+                            max_steps=3, data_dir=streamed)
+  assert cifar10_train.train(plan, training.LoopOptions(
+      train_dir, streamed, seed=1, log_frequency=1)) == 0
+  cifar10_eval.run_eval(cifar10_eval.Settings(
+      train_dir, streamed, str(tmp_path / 'eval'), num_examples=50))
+  out = capsys.readouterr().out
+  assert ('200 training records; read from its files as needed: they take '
+          'over 50% of the memory)') in out
+  assert ': step 3, loss = ' in out and 'precision @ 1 = ' in out
