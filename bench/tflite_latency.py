@@ -5,15 +5,19 @@
         --data_dir=/tmp/cifar10_data FILE.tflite [FILE2.tflite ...]
 
 Runs the test images one at a time (--images, default 1,000) through the
-inference graph the files are converted from (TensorFlow, the checkpoint's
-eval weights, a session of one thread), then through each file (LiteRT,
-one thread), in turns, and prints each one's median and 90th percentile
-latency, its ratio to TensorFlow's, and its file size.
+folder's SavedModel (cifar10_predict.py --export_dir's, loaded with
+tf.saved_model.load; its signature takes encoded files, so each image is
+PNG-encoded beforehand and the time includes decoding it), through the
+inference graph the files are converted from (TensorFlow, the
+checkpoint's eval weights, a session), then through each file (LiteRT),
+in turns, all on one thread, and prints each one's median and 90th
+percentile latency, its ratio to the SavedModel's, and its file size.
 """
 
 import argparse
 import os
 import sys
+import tempfile
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -28,6 +32,7 @@ import tensorflow as tf
 
 import cifar10
 import cifar10_input
+import cifar10_predict
 from cifar10_deploy import tflite
 from cifar10_lib import checkpoints
 from cifar10_models import model_file
@@ -64,6 +69,14 @@ def tensorflow_runner(checkpoint_dir):
                                 {raw: image.astype(np.float32)})
 
 
+def saved_model_runner(checkpoint_dir, export_dir):
+  """[encoded image] -> probabilities, through the folder's SavedModel,
+  written to `export_dir`."""
+  cifar10_predict.predict(checkpoint_dir, [], export_dir=export_dir)
+  serve = tf.saved_model.load(export_dir).signatures['serving_default']
+  return lambda encoded: serve(images=tf.constant(encoded))['probabilities']
+
+
 def timed(run, images):
   """Seconds per image, each image alone, after one warm-up."""
   run(images[:1])
@@ -83,23 +96,32 @@ def main():
   parser.add_argument('--images', type=int, default=1000)
   parser.add_argument('files', nargs='+')
   args = parser.parse_args()
+  # One thread for everything, TensorFlow's eager calls included.
+  tf.config.threading.set_intra_op_parallelism_threads(1)
+  tf.config.threading.set_inter_op_parallelism_threads(1)
   print(devices.describe(), flush=True)
   images = test_images(args.checkpoint_dir, args.data_dir, args.images)
-  runners = [('TensorFlow (checkpoint)', tensorflow_runner(
-      args.checkpoint_dir), None)]
-  for path in args.files:
-    classifier = tflite.Classifier(path, threads=1)
-    runners.append((os.path.basename(path), classifier.probabilities,
-                    os.path.getsize(path)))
-  base = None
-  for name, run, size in runners:
-    times = timed(run, images)
-    median = float(np.median(times))
-    base = base or median
-    print('%-28s median %.3f ms, 90th percentile %.3f ms, %.2fx; %s' %
-          (name, 1e3 * median, 1e3 * np.percentile(times, 90),
-           median / base, '%.2f MB' % (size / 1e6) if size else '-'),
-          flush=True)
+  encoded = [tf.io.encode_png(image).numpy() for image in images]
+  with tempfile.TemporaryDirectory(prefix='latency-') as scratch:
+    runners = [
+        ('SavedModel (PNG input)', saved_model_runner(
+            args.checkpoint_dir, os.path.join(scratch, 'saved_model')), None,
+         encoded),
+        ('TensorFlow (checkpoint)', tensorflow_runner(args.checkpoint_dir),
+         None, images)]
+    for path in args.files:
+      classifier = tflite.Classifier(path, threads=1)
+      runners.append((os.path.basename(path), classifier.probabilities,
+                      os.path.getsize(path), images))
+    base = None
+    for name, run, size, inputs in runners:
+      times = timed(run, inputs)
+      median = float(np.median(times))
+      base = base or median
+      print('%-28s median %.3f ms, 90th percentile %.3f ms, %.2fx; %s' %
+            (name, 1e3 * median, 1e3 * np.percentile(times, 90),
+             median / base, '%.2f MB' % (size / 1e6) if size else '-'),
+            flush=True)
 
 
 if __name__ == '__main__':
