@@ -292,6 +292,13 @@ EPOCHS = 'epochs'
 # reflect-padded image, and the stream key of the fixed per-image flips.
 TRANSLATE = 2
 _FLIP_KEY = -1
+# airbench96's (legacy/airbench96.py): translations by up to 4 pixels, and a
+# square of CUTOUT x CUTOUT pixels (at most the image), its corner anywhere
+# that keeps it inside, set to 0 after the normalization (to the training
+# set's mean), drawn from the batch's seed folded with _CUTOUT_KEY.
+TRANSLATE_96 = 4
+CUTOUT = 12
+_CUTOUT_KEY = -2
 
 
 class Batch(collections.namedtuple(
@@ -353,16 +360,33 @@ def alternating_flips(batch):
                       tf.equal(batch.epoch % 2, 1))
 
 
-def _translate_and_flip_train(batch):
-  """airbench's training preprocessing: a random translation by up to TRANSLATE
-  pixels over the reflect-padded image, the alternating flip, then the
-  per-channel normalization."""
+def _translate_and_flip_train(batch, shift=TRANSLATE, cutout=0):
+  """airbench's training preprocessing: a random translation by up to
+  `shift` pixels over the reflect-padded image, the alternating flip, the
+  per-channel normalization, then a `cutout` square (none if 0)."""
   offsets = tf.random.stateless_uniform(
-      [batch.size, 2], batch.seed_pair(), 0, 2 * TRANSLATE + 1, tf.int32)
-  padded = tf.pad(batch.images, [[0, 0], [TRANSLATE, TRANSLATE],
-                                 [TRANSLATE, TRANSLATE], [0, 0]], 'REFLECT')
-  return normalize(_crop_and_flip(padded, offsets, alternating_flips(batch),
-                                  batch.images.shape[1]), batch.dataset)
+      [batch.size, 2], batch.seed_pair(), 0, 2 * shift + 1, tf.int32)
+  padded = tf.pad(batch.images, [[0, 0], [shift, shift], [shift, shift],
+                                 [0, 0]], 'REFLECT')
+  images = normalize(_crop_and_flip(padded, offsets, alternating_flips(batch),
+                                    batch.images.shape[1]), batch.dataset)
+  return cut_out(images, cutout, tf.random.experimental.stateless_fold_in(
+      batch.seed_pair(), _CUTOUT_KEY)) if cutout else images
+
+
+def cut_out(images, size, seed):
+  """float images [n, side, side, 3] with a size x size square of each
+  (size at most the side) set to 0, its corner drawn uniformly from where
+  the square fits, from the stateless `seed`."""
+  side = images.shape[1]
+  size = min(size, side)
+  corners = tf.random.stateless_uniform([tf.shape(images)[0], 2], seed, 0,
+                                        side - size + 1, tf.int32)
+  span = tf.range(side)[None, :]
+  rows = (span >= corners[:, :1]) & (span < corners[:, :1] + size)
+  columns = (span >= corners[:, 1:]) & (span < corners[:, 1:] + size)
+  inside = rows[:, :, None, None] & columns[:, None, :, None]
+  return tf.where(inside, tf.zeros_like(images), images)
 
 
 def _whole(image_size):
@@ -371,6 +395,7 @@ def _whole(image_size):
 
 
 TRANSLATE_PREPROCESSING = 'translate_alternating_flip'
+TRANSLATE_CUTOUT_PREPROCESSING = 'translate4_alternating_flip_cutout12'
 PREPROCESSING = {
     TUTORIAL_PREPROCESSING: Preprocessing(
         '%(size)dx%(size)d (training: random crops, flips, brightness and '
@@ -389,6 +414,13 @@ PREPROCESSING = {
         'the reflect-padded image, alternating flips, whole epochs of whole '
         'batches; eval: whole), per-channel normalization',
         _whole, _translate_and_flip_train, normalize, EPOCHS),
+    TRANSLATE_CUTOUT_PREPROCESSING: Preprocessing(
+        '%(size)dx%(size)d (training: translations by up to 4 pixels over '
+        'the reflect-padded image, alternating flips, a 12x12 cutout, whole '
+        'epochs of whole batches; eval: whole), per-channel normalization',
+        _whole, functools.partial(_translate_and_flip_train,
+                                  shift=TRANSLATE_96, cutout=CUTOUT),
+        normalize, EPOCHS),
 }
 
 

@@ -144,6 +144,7 @@ MODELS = collections.OrderedDict((model.name, model) for model in [
     Model('resnet56', resnet.cifar_resnet(9), _zoo(0.1, epochs=30)),
     Model('airbench94', airbench.airbench94, recipes.AIRBENCH94),
     Model('airbench95', airbench.airbench95, recipes.AIRBENCH95),
+    Model('airbench96', airbench.airbench96, recipes.AIRBENCH96),
     Model('airbench94_muon', airbench.airbench94_muon,
           recipes.AIRBENCH94_MUON),
 ])

@@ -33,6 +33,7 @@ schedule, the lookahead, the summed loss, its preprocessing and test-time views.
 """
 
 import collections
+import functools
 import json
 import math
 
@@ -182,6 +183,15 @@ AIRBENCH94_MUON = AIRBENCH94._replace(
 # 10.0 instead of 11.5 for its wider network, and 15 epochs instead of 9.9.
 AIRBENCH95 = AIRBENCH94._replace(learning_rate=10.0, epochs=15)
 
+# airbench96's recipe (legacy/airbench96.py): airbench94's with translations
+# by up to 4 pixels and a 12x12 cutout, a rate of 9.0 and weight decay 0.012
+# per 1,024 examples, the triangle's peak at 10% of the steps and its end
+# at 0, 37 epochs.
+AIRBENCH96 = AIRBENCH94._replace(
+    preprocessing=cifar10_input.TRANSLATE_CUTOUT_PREPROCESSING,
+    schedule='triangle_to_zero', learning_rate=9.0, warmup_fraction=0.1,
+    epochs=37, weight_decay=0.012)
+
 
 def zoo_recipe(learning_rate, epochs, weight_decay=5e-4, optimizer='nesterov',
                preprocessing=PADDED_CROP_PREPROCESSING, label_smoothing=0.0):
@@ -236,15 +246,16 @@ def _one_cycle_description(recipe):
            recipe.warmup_epochs(), recipe.epochs))
 
 
-def _triangle_rate(recipe, global_step, examples_per_step):
+def _triangle_rate(recipe, global_step, examples_per_step,
+                   end=TRIANGLE_END):
   """airbench's schedule, in steps: TRIANGLE_START -> 1 at the recipe's
-  warmup_fraction of the run -> TRIANGLE_END at its end, linearly both
-  ways, times the rate."""
+  warmup_fraction of the run -> `end` at its end, linearly both ways,
+  times the rate."""
   total = recipe.steps(examples_per_step)
   peak = int(total * recipe.warmup_fraction)
   step = tf.cast(global_step, tf.float32)
   rising = TRIANGLE_START + (1 - TRIANGLE_START) * step / max(peak, 1)
-  falling = 1 + (TRIANGLE_END - 1) * (step - peak) / max(total - peak, 1)
+  falling = 1 + (end - 1) * (step - peak) / max(total - peak, 1)
   lr = tf.multiply(recipe.learning_rate, tf.where(step < peak, rising,
                                                   falling),
                    name='learning_rate')
@@ -252,10 +263,10 @@ def _triangle_rate(recipe, global_step, examples_per_step):
   return lr
 
 
-def _triangle_description(recipe):
+def _triangle_description(recipe, end=TRIANGLE_END):
   return ('%g x (%g -> 1 at %g%% of the steps -> %g, linearly)' %
           (recipe.learning_rate, TRIANGLE_START,
-           100 * recipe.warmup_fraction, TRIANGLE_END))
+           100 * recipe.warmup_fraction, end))
 
 
 def _linear_rate(recipe, global_step, examples_per_step):
@@ -275,13 +286,16 @@ def _linear_description(recipe):
 
 
 # Recipe.schedule names one of these: the tutorial's step decay
-# (cifar10.learning_rate), the zoo's one-cycle, airbench's triangle,
-# airbench94_muon's linear decay.
+# (cifar10.learning_rate), the zoo's one-cycle, airbench's triangle (and
+# airbench96's, which ends at 0), airbench94_muon's linear decay.
 SCHEDULES = {
     'linear': Schedule(_linear_rate, _linear_description),
     'tutorial': Schedule(_step_decay_rate, _step_decay_description),
     'one_cycle': Schedule(_one_cycle_rate, _one_cycle_description),
     'triangle': Schedule(_triangle_rate, _triangle_description),
+    'triangle_to_zero': Schedule(
+        functools.partial(_triangle_rate, end=0.0),
+        functools.partial(_triangle_description, end=0.0)),
 }
 
 

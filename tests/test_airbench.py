@@ -72,6 +72,25 @@ def test_the_parameter_count_is_airbench94s():
   assert (every, trained) == (1973944, 1971352)
 
 
+def test_airbench96s_blocks_add_a_residual_over_their_last_two_convs():
+  """9,921,848 by the source's shapes (its three blocks of three
+  convolutions and batch norms, the whitening layer and the head); each
+  block's output is GELU(norm3 + the first GELU's output)."""
+  model = cifar10_models.get('airbench96')
+  with tf.Graph().as_default() as graph:
+    model.logits(tf.zeros([2, 32, 32, 3]), True, model.recipe)
+    every = counting.parameter_count(tf.compat.v1.global_variables())
+    residuals = [op for op in graph.get_operations() if op.type == 'AddV2'
+                 and any('/norm3/' in x.op.name for x in op.inputs)]
+  blocks = [(24, 128), (128, 384), (384, 512)]
+  # Whitening weights and biases, the head, and per block three kernels
+  # and three batch norms' offsets and moving statistics.
+  expected = 2 * 2 * 3 * 24 + 24 + 512 * 10 + sum(
+      9 * c * w + 2 * 9 * w * w + 3 * 3 * w for c, w in blocks)
+  assert every == expected == 9921848
+  assert len(residuals) == 3
+
+
 def _batch(ids, epoch, seed=7, num_examples=20):
   return cifar10_input.Batch(seed, tf.constant(0, tf.int64),
                              tf.constant(epoch, tf.int64),
@@ -92,6 +111,28 @@ def test_alternating_flips_mirror_each_image_once_in_two_epochs():
   np.testing.assert_array_equal(flips[1], flips[3])
   np.testing.assert_array_equal(shuffled, flips[0][::-1])
   assert 0 < flips[0].sum() < 20  # Each image its own random flip.
+
+
+def test_cutout_zeroes_one_square_inside_each_image():
+  with tf.Graph().as_default(), tf.compat.v1.Session() as sess:
+    images = tf.random.stateless_uniform([40, 32, 32, 3], [1, 2], 0.5, 1.0)
+    cut = sess.run(cifar10_input.cut_out(images, 12, [3, 4]))
+    small = sess.run(cifar10_input.cut_out(images[:, :8, :8], 12, [3, 4]))
+    # airbench96's preprocessing, end to end: 144 zeros an image in each
+    # channel (normalized pixels are never exactly 0 otherwise).
+    trained = sess.run(cifar10_input.PREPROCESSING[
+        cifar10_input.TRANSLATE_CUTOUT_PREPROCESSING].train(
+            _batch(np.arange(20), 1)))
+  corners = set()
+  for image in cut:
+    zero = np.all(image == 0, axis=-1)
+    rows, columns = np.nonzero(zero.any(axis=1))[0], np.nonzero(
+        zero.any(axis=0))[0]
+    assert zero.sum() == 144 and len(rows) == len(columns) == 12
+    corners.add((rows[0], columns[0]))
+  assert len(corners) > 20  # Each image its own square.
+  assert np.all(small == 0)  # A square larger than the image covers it.
+  assert np.all(np.sum(trained == 0, axis=(1, 2)) == 144)
 
 
 def test_each_epoch_shows_every_image_once_in_whole_batches():
@@ -177,7 +218,8 @@ def _weights(train_dir, step):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('model', ['airbench94', 'airbench94_muon'])
+@pytest.mark.parametrize('model', ['airbench94', 'airbench94_muon',
+                                   'airbench96'])
 def test_a_resumed_run_reaches_the_uninterrupted_runs_weights(tmp_path,
                                                               model):
   """Epochs of 6 batches of 16 (100 images): 24 steps straight, against 12

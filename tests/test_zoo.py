@@ -29,6 +29,7 @@ EXPECTED_PARAMETERS = {
     'inception': 120826, 'resnet20': 271098, 'resnet32': 466426,
     'resnet56': 857082, 'airbench94': 1973944,
     'airbench95': 4608312, 'airbench94_muon': 1973944,
+    'airbench96': 9921848,
 }
 BATCH = 4
 
@@ -85,10 +86,11 @@ SMALL_SIZE, LARGE_SIZE = 8, 48
 # last pool is global (the ResNets' and Inception's always, the others' on
 # images other than 32x32). The rest flatten a map that grows with it.
 SIZE_FREE = ('vgg16', 'airbench94', 'airbench95', 'airbench94_muon',
+             'airbench96',
              'resnet18', 'inception', 'resnet20', 'resnet32', 'resnet56')
 # The smallest size each network that cannot take SMALL_SIZE builds on.
 SMALLEST_SIZE = {'lenet5': 16, 'alexnet': 13, 'vgg16': 16, 'airbench94': 9,
-                 'airbench95': 9, 'airbench94_muon': 9}
+                 'airbench95': 9, 'airbench94_muon': 9, 'airbench96': 9}
 
 
 def _eval_network(model, size):
