@@ -521,15 +521,19 @@ def train_dataset(data_dir, batch_size, seed=None,
                       first_batch)
 
 
+def _stream_seed(seed, first_batch):
+  """The shuffle seed of a stream that starts at batch `first_batch`."""
+  return (tf.constant(seed, tf.int64) +
+          RESUMED_STREAM_STRIDE * tf.cast(first_batch, tf.int64))
+
+
 def _stream_batches(num_examples, batch_size, seed, first_batch):
   """The tutorial's order: a shuffle buffer of 40% of an epoch over the
   record numbers, endless; a run resumed at batch N shuffles anew."""
   buffer_size = int(num_examples * MIN_FRACTION_OF_EXAMPLES_IN_QUEUE)
-  shuffle_seed = (tf.constant(seed, tf.int64) +
-                  RESUMED_STREAM_STRIDE * tf.cast(first_batch, tf.int64))
   return tf.data.Dataset.range(num_examples).shuffle(
-      max(buffer_size, 1), seed=shuffle_seed).repeat().batch(
-          batch_size, drop_remainder=True)
+      max(buffer_size, 1), seed=_stream_seed(seed, first_batch)).repeat(
+          ).batch(batch_size, drop_remainder=True)
 
 
 def _epoch_batches(num_examples, batch_size, seed, first_batch):
@@ -556,10 +560,9 @@ def _streamed_stream(file_records, buffer_size, unused_num_examples,
                      batch_size, seed, first_batch):
   """_stream_batches' order over streamed records: the shuffle buffer
   over the files' records."""
-  shuffle_seed = (tf.constant(seed, tf.int64) +
-                  RESUMED_STREAM_STRIDE * tf.cast(first_batch, tf.int64))
-  return file_records.shuffle(buffer_size, seed=shuffle_seed).repeat().batch(
-      batch_size, drop_remainder=True)
+  return file_records.shuffle(
+      buffer_size, seed=_stream_seed(seed, first_batch)).repeat().batch(
+          batch_size, drop_remainder=True)
 
 
 def _streamed_epochs(file_records, buffer_size, num_examples, batch_size,
