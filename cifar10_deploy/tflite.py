@@ -100,9 +100,11 @@ def convert(checkpoint_dir, quantize='none', calibration=None, tta=True):
         with _quiet_absl():
           data = converter.convert()
       except Exception as e:  # The converter raises its own ConverterError.
-        raise UserError('--quantize=%s cannot convert the %s model: %s; '
-                        'export it with --quantize=none or float16' %
-                        (quantize, model.name, _first_line(e)))
+        raise UserError('--quantize=%s cannot convert the %s model: %s; %s'
+                        % (quantize, model.name, _first_line(e),
+                           'export it with --quantize=none or float16'
+                           if quantize == 'int8' else
+                           'export a SavedModel (--export_dir) instead'))
   if quantize == 'int8':
     _check_integer_only(data, model.name)
   record = {'model': model.name, 'dataset': dataset.name,

@@ -53,8 +53,8 @@ def _block(x, width, scope, net, input_gradient_epochs=None, depth=2,
     return x
   x = net.conv(x, width, 3, scope + '/conv3', activation=None, bias=False,
                initializer=layers.dirac)
-  return layers.ACTIVATIONS['gelu'](
-      _batch_norm(x, scope + '/norm3', net, bn_decay) + shortcut)
+  return net.activate(
+      _batch_norm(x, scope + '/norm3', net, bn_decay) + shortcut, 'gelu')
 
 
 def _batch_norm(x, scope, net, decay):
@@ -65,7 +65,7 @@ def _batch_norm(x, scope, net, decay):
 
 def _norm(x, scope, net, decay=BN_DECAY):
   """airbench's batch norm, then GELU."""
-  return layers.ACTIVATIONS['gelu'](_batch_norm(x, scope, net, decay))
+  return net.activate(_batch_norm(x, scope, net, decay), 'gelu')
 
 
 def _network(images, net, widths, logit_scale=LOGIT_SCALE,
@@ -75,7 +75,7 @@ def _network(images, net, widths, logit_scale=LOGIT_SCALE,
   convolutions) on normalized 32x32 images, its logits times
   `logit_scale`."""
   x = net.whitening_conv(images, 'whiten', bias_epochs=WHITEN_BIAS_EPOCHS)
-  x = layers.ACTIVATIONS['gelu'](x)
+  x = net.activate(x, 'gelu')
   for i, width in enumerate(widths):
     # Below the first block, only the whitening biases train, and only
     # for their epochs: after them the first convolution's input gradient

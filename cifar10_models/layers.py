@@ -31,6 +31,11 @@ GLOROT_INIT = tf.compat.v1.glorot_uniform_initializer()
 
 ACTIVATIONS = {'relu': tf.nn.relu, 'sigmoid': tf.nn.sigmoid,
                'gelu': tuned_ops.gelu, None: None}
+# Inference graphs (eval, predict, the SavedModel, TensorFlow Lite) take
+# GELU as tf.nn.gelu's exact form, which TensorFlow Lite's converter turns
+# into its GELU op; it cannot convert the tuned form's erf.
+INFERENCE_ACTIVATIONS = dict(
+    ACTIVATIONS, gelu=lambda x: tf.nn.gelu(x, approximate=False))
 
 # Graph collections of what a recipe treats apart: batch norm's offsets
 # (OFFSETS: a recipe may give them a larger learning rate) and moving
@@ -227,7 +232,7 @@ class Net(object):
         y = tf.nn.bias_add(y, self._biases(depth))
       if batch_norm:
         y = self.batch_norm(y)
-      y = self._activate(y, activation)
+      y = self.activate(y, activation)
     _summarize(y, var_scope)
     return y
 
@@ -240,13 +245,15 @@ class Net(object):
                                      initializer))
       if bias:
         y = tf.nn.bias_add(y, self._biases(size))
-      y = self._activate(y, activation)
+      y = self.activate(y, activation)
     _summarize(y, var_scope)
     return y
 
-  @staticmethod
-  def _activate(x, activation):
-    function = ACTIVATIONS[activation]
+  def activate(self, x, activation):
+    """`x` through the activation named `activation` (None: as it is),
+    in this graph's form (INFERENCE_ACTIVATIONS outside training)."""
+    function = (ACTIVATIONS if self.training else
+                INFERENCE_ACTIVATIONS)[activation]
     return function(x) if function else x
 
   def batch_norm(self, x, scope='bn', decay=BN_DECAY, epsilon=BN_EPSILON,

@@ -32,10 +32,11 @@ def synthetic_data(tmp_path_factory):
 @pytest.fixture(scope='module')
 def trained(tmp_path_factory, synthetic_data):
   """(data_dir, {model: training folder}) of a few steps of the
-  tutorial's and the baseline model on the synthetic data set."""
+  tutorial's, the baseline and airbench94 (GELU, test-time views) on the
+  synthetic data set."""
   data_dir = synthetic_data
   folders = {}
-  for model in ('tutorial', 'baseline'):
+  for model in ('tutorial', 'baseline', 'airbench94'):
     train_dir = str(tmp_path_factory.mktemp('train_' + model))
     _assert_ok(run_script('cifar10_train.py', '--data_dir=' + data_dir,
                           '--train_dir=' + train_dir, '--nodownload',
@@ -79,8 +80,9 @@ def _export(train_dir, path, quantize, data_dir):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('quantize', ['none', 'float16'])
-@pytest.mark.parametrize('model', ['tutorial', 'baseline'])
+@pytest.mark.parametrize('model,quantize', [
+    ('tutorial', 'none'), ('tutorial', 'float16'), ('baseline', 'none'),
+    ('baseline', 'float16'), ('airbench94', 'none')])
 def test_a_float_file_gives_the_checkpoints_probabilities(trained, tmp_path,
                                                           model, quantize):
   data_dir, folders = trained
@@ -99,20 +101,27 @@ def test_a_float_file_gives_the_checkpoints_probabilities(trained, tmp_path,
   assert record['global_step'] == 40
 
 
+# The share of test images whose top class an int8 file must give as the
+# checkpoint does: airbench94's logits, a ninth of its head's output
+# averaged over six views, lie close after 40 steps (47 of 50 measured).
+INT8_AGREEMENT = {'baseline': 0.95, 'airbench94': 0.85}
+
+
 @pytest.mark.slow
-def test_an_int8_file_is_integer_only_and_agrees(trained, tmp_path):
+@pytest.mark.parametrize('model', sorted(INT8_AGREEMENT))
+def test_an_int8_file_is_integer_only_and_agrees(trained, tmp_path, model):
   data_dir, folders = trained
   path = str(tmp_path / 'model.tflite')
-  data = _export(folders['baseline'], path, 'int8', data_dir)
-  float_size = len(_export(folders['baseline'], str(tmp_path / 'f.tflite'),
+  data = _export(folders[model], path, 'int8', data_dir)
+  float_size = len(_export(folders[model], str(tmp_path / 'f.tflite'),
                            'none', data_dir))
   assert len(data) <= 0.3 * float_size, (len(data), float_size)
   classifier = tflite.Classifier(path)
   images, _ = _test_images(data_dir)
-  expected = _checkpoint_probabilities(folders['baseline'], images)
+  expected = _checkpoint_probabilities(folders[model], images)
   agree = np.mean(classifier.probabilities(images).argmax(1) ==
                   expected.argmax(1))
-  assert agree >= 0.95, agree
+  assert agree >= INT8_AGREEMENT[model], agree
 
 
 @pytest.mark.slow
