@@ -27,6 +27,7 @@ import cifar10
 import cifar10_input
 from cifar10_lib import checkpoints
 from cifar10_lib.cli import UserError
+from cifar10_models import layers
 from cifar10_models import model_file
 
 QUANTIZATIONS = ('none', 'float16', 'int8')
@@ -44,8 +45,10 @@ VALUELESS_OPS = ('QUANTIZE', 'DEQUANTIZE', 'SHAPE')
 
 def _inference_graph(model, recipe, dataset, tta):
   """(raw images placeholder, probabilities) of the inference network in
-  the default graph: the data set's raw pixels in (as float32, 0..255),
-  its eval preprocessing and the network (its views if `tta`) inside."""
+  the default graph, in ops TensorFlow Lite converts (layers.PORTABLE):
+  the data set's raw pixels in (as float32, 0..255), its eval
+  preprocessing and the network (its views if `tta`) inside."""
+  tf.compat.v1.add_to_collection(layers.PORTABLE, True)
   size = dataset.image_size
   raw = tf.compat.v1.placeholder(tf.float32, [None, size, size, 3],
                                  name=INPUT_NAME)
