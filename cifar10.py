@@ -249,20 +249,25 @@ def loss(logits, labels, label_smoothing=0.0, reduction='mean'):
     reduction: 'mean' (the tutorial's) or 'sum' of the cross entropy over
       the batch (a recipe's option: airbench's).
   """
-  if label_smoothing:
-    classes = logits.shape[-1]
-    targets = (tf.one_hot(labels, classes) * (1.0 - label_smoothing) +
-               label_smoothing / classes)
-    cross_entropy = tf.nn.softmax_cross_entropy_with_logits(
-        labels=targets, logits=logits, name='cross_entropy_per_example')
-  else:
-    cross_entropy = tf.nn.sparse_softmax_cross_entropy_with_logits(
-        labels=tf.cast(labels, tf.int64), logits=logits,
-        name='cross_entropy_per_example')
+  cross_entropy = cross_entropy_per_example(logits, labels, label_smoothing)
   reduce = tf.reduce_sum if reduction == 'sum' else tf.reduce_mean
   cross_entropy_mean = reduce(cross_entropy, name='cross_entropy')
   tf.compat.v1.add_to_collection(step.LOSSES_COLLECTION, cross_entropy_mean)
   return tf.add_n(step.loss_terms(), name='total_loss')
+
+
+def cross_entropy_per_example(logits, labels, label_smoothing=0.0):
+  """The cross entropy of each example's logits with its label (smoothed
+  by `label_smoothing`, see loss()): float32 [batch]."""
+  if label_smoothing:
+    classes = logits.shape[-1]
+    targets = (tf.one_hot(labels, classes) * (1.0 - label_smoothing) +
+               label_smoothing / classes)
+    return tf.nn.softmax_cross_entropy_with_logits(
+        labels=targets, logits=logits, name='cross_entropy_per_example')
+  return tf.nn.sparse_softmax_cross_entropy_with_logits(
+      labels=tf.cast(labels, tf.int64), logits=logits,
+      name='cross_entropy_per_example')
 
 
 def learning_rate(global_step, examples_per_step,

@@ -22,17 +22,20 @@ import tensorflow as tf
 
 from cifar10_lib import summaries
 
-# The collection that holds the loss terms the total loss sums up.
+# The collection that holds the loss terms the total loss sums up, and
+# the one of losses a step trains but does not report (a proxy network's
+# that picks the training examples: cifar10_models/selection.py).
 LOSSES_COLLECTION = 'losses'
+SIDE_LOSSES = 'side_losses'
 
 # The decay of the loss summaries' averages.
 LOSS_AVERAGE_DECAY = 0.9
 
 
-def loss_terms():
-  """The LOSSES_COLLECTION terms created in the current name scope."""
+def loss_terms(collection=LOSSES_COLLECTION):
+  """The `collection` terms created in the current name scope."""
   scope = tf.compat.v1.get_default_graph().get_name_scope()
-  return tf.compat.v1.get_collection(LOSSES_COLLECTION,
+  return tf.compat.v1.get_collection(collection,
                                      scope + '/' if scope else None)
 
 
@@ -238,8 +241,9 @@ def build(tower_loss, global_step, make_optimizer, devices=(None,),
 
   Args:
     tower_loss: function () -> total loss that builds one tower's model on
-      its own batch (its terms in LOSSES_COLLECTION); called once per tower,
-      in the tower's device and name scope, with the variables shared.
+      its own batch (its terms in LOSSES_COLLECTION, what else it trains
+      in SIDE_LOSSES); called once per tower, in the tower's device and
+      name scope, with the variables shared.
     global_step: the global step variable; the step increments it by one.
     make_optimizer: function () -> the optimizer, called once, after the
       first tower's model is built: an optimizer may read what its layers
@@ -272,10 +276,11 @@ def build(tower_loss, global_step, make_optimizer, devices=(None,),
           update_ops = tf.compat.v1.get_collection(
               tf.compat.v1.GraphKeys.UPDATE_OPS, scope + '/' if scope else None)
         tower_losses.append(loss_terms() + [total_loss])
+        trained = tf.add_n([total_loss] + loss_terms(SIDE_LOSSES))
       # Outside the tower: the schedule's ops are the step's, not a tower's.
       optimizer = optimizer or make_optimizer()
       with _tower_scope(i, device, device_function):
-        tower_grads.append(optimizer.compute_gradients(total_loss))
+        tower_grads.append(optimizer.compute_gradients(trained))
   with (tf.compat.v1.device(variable_device) if variable_device
         else contextlib.nullcontext()):
     if len(devices) == 1 and devices[0] is None:

@@ -147,6 +147,8 @@ MODELS = collections.OrderedDict((model.name, model) for model in [
     Model('airbench96', airbench.airbench96, recipes.AIRBENCH96),
     Model('airbench94_muon', airbench.airbench94_muon,
           recipes.AIRBENCH94_MUON),
+    Model('airbench96_faster', airbench.airbench96_faster,
+          recipes.AIRBENCH96_FASTER),
 ])
 
 

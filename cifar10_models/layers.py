@@ -100,7 +100,7 @@ DESIGNED_SIZE = 32
 WHITENING_IMAGES = 5000
 
 
-def _numbered_collections(graph, pattern):
+def numbered_collections(graph, pattern):
   """{N: the collection named pattern % N} of `graph`."""
   prefix = pattern.split('%')[0]
   return {int(key[len(prefix):]): graph.get_collection(key)
@@ -111,7 +111,7 @@ def epoch_limits(graph):
   """{variable reference: epochs} of the variables of `graph` that train
   for their first epochs only."""
   return {variable.ref(): epochs for epochs, variables in
-          _numbered_collections(graph, EPOCH_LIMIT).items()
+          numbered_collections(graph, EPOCH_LIMIT).items()
           for variable in variables}
 
 
@@ -128,9 +128,9 @@ def in_first_epochs(epochs):
 def data_initializers(graph):
   """[(N, images placeholder, assign op)]: the ops of `graph` that set a
   variable from the first N training images when a run starts fresh."""
-  assigns = _numbered_collections(graph, DATA_INITIALIZERS)
+  assigns = numbered_collections(graph, DATA_INITIALIZERS)
   return [(count, images, assign) for count, placeholders in
-          _numbered_collections(graph, DATA_IMAGES).items()
+          numbered_collections(graph, DATA_IMAGES).items()
           for images, assign in zip(placeholders, assigns[count])]
 
 

@@ -41,8 +41,10 @@ import tensorflow as tf
 
 import cifar10
 from cifar10_lib import summaries
+from cifar10_lib.cli import UserError
 import cifar10_input
 from cifar10_models import layers
+from cifar10_models import selection as selections
 
 # How the input is prepared (cifar10_input.PREPROCESSING).
 TUTORIAL_PREPROCESSING = cifar10_input.TUTORIAL_PREPROCESSING
@@ -86,7 +88,8 @@ class Recipe(collections.namedtuple('Recipe', [
     'warmup_fraction',
     'epochs', 'weight_decay', 'batch_size', 'moving_average_decay',
     'label_smoothing', 'loss_reduction', 'lookahead', 'tta',
-    'train_examples'], defaults=[0.0, 'mean', False, None, None])):
+    'train_examples', 'selection'],
+    defaults=[0.0, 'mean', False, None, None, None])):
   """A training recipe.
 
   Attributes:
@@ -121,6 +124,8 @@ class Recipe(collections.namedtuple('Recipe', [
       the data the run started on, recorded with the recipe so that a
       resumed run keeps its schedule; None (a recipe not yet bound to
       data): CIFAR-10's 50,000.
+    selection: None, or the name of a selection.SELECTIONS entry: each
+      step trains on the part of its batch that a proxy network picks.
   """
 
   def steps(self, examples_per_step):
@@ -191,6 +196,10 @@ AIRBENCH96 = AIRBENCH94._replace(
     preprocessing=cifar10_input.TRANSLATE_CUTOUT_PREPROCESSING,
     schedule='triangle_to_zero', learning_rate=9.0, warmup_fraction=0.1,
     epochs=37, weight_decay=0.012)
+
+# airbench96_faster.py's: airbench96's for 45 epochs, each step on the
+# hardest half of its batch by a proxy network ('hardest_half').
+AIRBENCH96_FASTER = AIRBENCH96._replace(epochs=45, selection='hardest_half')
 
 
 def zoo_recipe(learning_rate, epochs, weight_decay=5e-4, optimizer='nesterov',
@@ -299,7 +308,46 @@ SCHEDULES = {
 }
 
 
-class AirbenchSGD(tf.compat.v1.train.MomentumOptimizer):
+class GatedUpdates(object):
+  """An optimizer's part that skips a variable's whole update (momentum,
+  decay and all) on the steps its recipe leaves it out: past its first
+  epochs (layers.EPOCH_LIMIT, airbench's whitening biases) or between its
+  periods (selection.UPDATE_PERIOD, a proxy network's). Skipping the
+  gradient alone would still move the momentum and apply the decay.
+  """
+
+  def _set_gates(self, global_step, epoch):
+    """Reads the variables' limits and periods from the graph; `epoch`
+    (the step's, int64) also goes to layers.TRAINING_EPOCH, so that the
+    layers above limited variables skip the gradients they no longer
+    need."""
+    graph = tf.compat.v1.get_default_graph()
+    self._epoch = epoch
+    self._step_number = tf.cast(global_step, tf.int64)
+    self._limits = layers.epoch_limits(graph)
+    self._periods = selections.update_periods(graph)
+    tf.compat.v1.add_to_collection(layers.TRAINING_EPOCH, epoch)
+
+  def _gate(self, var):
+    """Whether `var` updates at this step (a bool tensor), or None for
+    always."""
+    conditions = []
+    if var.ref() in self._limits:
+      conditions.append(self._epoch < self._limits[var.ref()])
+    if var.ref() in self._periods:
+      conditions.append(tf.equal(
+          self._step_number % self._periods[var.ref()], 0))
+    return tf.reduce_all(conditions) if conditions else None
+
+  def _gated(self, apply, grad, var):
+    """`apply(grad, var)`, the update, on the steps `var` updates at."""
+    gate = self._gate(var)
+    if gate is None:
+      return apply(grad, var)
+    return tf.cond(gate, lambda: tf.group(apply(grad, var)), tf.no_op)
+
+
+class AirbenchSGD(GatedUpdates, tf.compat.v1.train.MomentumOptimizer):
   """airbench's SGD: Nesterov momentum AIRBENCH_MOMENTUM, its numbers
   "per 1,024 examples" converted as airbench converts them.
 
@@ -311,9 +359,8 @@ class AirbenchSGD(tf.compat.v1.train.MomentumOptimizer):
   (layers.OFFSETS) get OFFSET_RATE_SCALE x the rate and the same decay
   per step: their decay-carrying gradient is scaled instead, the same
   update through momentum. Variables of layers.epoch_limits are updated
-  (momentum, decay and all) only in their first epochs, as airbench
-  stops their gradients; the epoch goes to layers.TRAINING_EPOCH, so that
-  the layers above them skip the gradients they no longer need.
+  only in their first epochs, as airbench stops their gradients, and a
+  proxy network's on its period's steps (GatedUpdates).
   """
 
   def __init__(self, learning_rate, recipe, global_step, examples_per_step):
@@ -321,11 +368,8 @@ class AirbenchSGD(tf.compat.v1.train.MomentumOptimizer):
         learning_rate / (1024.0 * (1 + 1 / (1 - AIRBENCH_MOMENTUM))),
         AIRBENCH_MOMENTUM, use_nesterov=True)
     self._decay = recipe.weight_decay * recipe.batch_size / recipe.learning_rate
-    self._epoch = tf.math.floordiv(
-        tf.cast(global_step, tf.int64) * examples_per_step,
-        recipe.epoch_examples())
-    self._limits = layers.epoch_limits(tf.compat.v1.get_default_graph())
-    tf.compat.v1.add_to_collection(layers.TRAINING_EPOCH, self._epoch)
+    self._set_gates(global_step, training_epoch(recipe, global_step,
+                                                examples_per_step))
 
   def compute_gradients(self, loss, *args, **kwargs):
     """The gradients with the weight decay in, the offsets' scaled."""
@@ -342,11 +386,8 @@ class AirbenchSGD(tf.compat.v1.train.MomentumOptimizer):
     return grads
 
   def _resource_apply_dense(self, grad, var):
-    apply = super(AirbenchSGD, self)._resource_apply_dense
-    if var.ref() not in self._limits:
-      return apply(grad, var)
-    return tf.cond(self._epoch < self._limits[var.ref()],
-                   lambda: tf.group(apply(grad, var)), tf.no_op)
+    return self._gated(super(AirbenchSGD, self)._resource_apply_dense, grad,
+                       var)
 
 
 def orthogonalized(matrix, steps=NEWTON_SCHULZ_STEPS):
@@ -365,7 +406,7 @@ def orthogonalized(matrix, steps=NEWTON_SCHULZ_STEPS):
   return tf.transpose(x) if tall else x
 
 
-class Muon(tf.compat.v1.train.Optimizer):
+class Muon(GatedUpdates, tf.compat.v1.train.Optimizer):
   """airbench94_muon's optimizers, as one: Muon on the convolutions'
   kernels, Nesterov SGD (PyTorch's, weight decay added to the gradient)
   on the rest.
@@ -388,13 +429,10 @@ class Muon(tf.compat.v1.train.Optimizer):
     self._decay = recipe.weight_decay * recipe.batch_size
     self._step = tf.cast(global_step, tf.float32)
     self._steps_per_epoch = recipe.epoch_examples() / examples_per_step
-    self._epoch = tf.math.floordiv(
-        tf.cast(global_step, tf.int64) * examples_per_step,
-        recipe.epoch_examples())
-    graph = tf.compat.v1.get_default_graph()
-    self._limits = layers.epoch_limits(graph)
-    self._offsets = {v.ref() for v in graph.get_collection(layers.OFFSETS)}
-    tf.compat.v1.add_to_collection(layers.TRAINING_EPOCH, self._epoch)
+    self._set_gates(global_step, training_epoch(recipe, global_step,
+                                                examples_per_step))
+    self._offsets = {v.ref() for v in tf.compat.v1.get_collection(
+        layers.OFFSETS)}
 
   def _create_slots(self, var_list):
     """A momentum buffer per variable, zero at first (both optimizers')."""
@@ -430,31 +468,30 @@ class Muon(tf.compat.v1.train.Optimizer):
     return buffer, value - rate * (decayed + MUON_SGD_MOMENTUM * buffer)
 
   def _resource_apply_dense(self, grad, var):
-    """One step of `var`'s optimizer; none past its epochs."""
+    """One step of `var`'s optimizer, on the steps it updates at."""
+    return self._gated(self._update, grad, var)
+
+  def _update(self, grad, var):
+    """One step of `var`'s optimizer: Muon for kernels, else SGD."""
     momentum = self.get_slot(var, 'momentum')
     update = self._muon_update if var.shape.rank == 4 else self._sgd_update
-
-    def apply():
-      buffer, value = update(grad, var, var.read_value(),
-                             momentum.read_value())
-      return tf.group(momentum.assign(buffer), var.assign(value))
-    if var.ref() not in self._limits:
-      return apply()
-    return tf.cond(self._epoch < self._limits[var.ref()], apply, tf.no_op)
+    buffer, value = update(grad, var, var.read_value(), momentum.read_value())
+    return tf.group(momentum.assign(buffer), var.assign(value))
 
   def _apply_dense(self, grad, var):
     """The same for reference variables."""
     return self._resource_apply_dense(grad, var)
 
 
-class Optimizer(collections.namedtuple('Optimizer', 'make description decays',
-                                       defaults=[False])):
+class Optimizer(collections.namedtuple(
+    'Optimizer', 'make description decays gates', defaults=[False, False])):
   """An optimizer, a recipe element.
 
   make(learning_rate, recipe, global_step, examples_per_step) -> a TF1
   optimizer; description: what the run's first line calls it; decays: whether
   it applies the recipe's weight decay itself (else the model's loss
-  carries it).
+  carries it); gates: whether it skips the updates a recipe leaves out
+  (GatedUpdates), which a selection's proxy needs.
   """
 
 
@@ -471,12 +508,12 @@ OPTIMIZERS = {
     'airbench_sgd': Optimizer(
         AirbenchSGD, 'airbench\'s SGD + Nesterov momentum %g (rate and weight '
         'decay per 1,024 examples; %gx the rate on batch norm offsets)' %
-        (AIRBENCH_MOMENTUM, OFFSET_RATE_SCALE), decays=True),
+        (AIRBENCH_MOMENTUM, OFFSET_RATE_SCALE), decays=True, gates=True),
     'muon': Optimizer(
         Muon, 'Muon (momentum %g) on the kernels; SGD + Nesterov momentum %g '
         'on the rest, rates %g (biases) and %g (head)' %
         (MUON_MOMENTUM, MUON_SGD_MOMENTUM, MUON_BIAS_RATE, MUON_HEAD_RATE),
-        decays=True),
+        decays=True, gates=True),
 }
 
 
@@ -520,6 +557,10 @@ FIELD_RULES = {
     'train_examples': (lambda v: v is None or (
         isinstance(v, int) and not isinstance(v, bool) and v >= 1),
                        'null or a whole number of at least 1'),
+    'selection': (lambda v: v is None or (isinstance(v, str) and
+                                          v in selections.SELECTIONS),
+                  'null or one of ' + ', '.join(sorted(
+                      selections.SELECTIONS))),
 }
 
 
@@ -550,6 +591,30 @@ def optimizer(recipe, global_step, examples_per_step):
       global_step, examples_per_step)
 
 
+def training_epoch(recipe, global_step, examples_per_step):
+  """The epoch a training step is in (an int64 scalar)."""
+  return tf.math.floordiv(tf.cast(global_step, tf.int64) * examples_per_step,
+                          recipe.epoch_examples())
+
+
+def selected(recipe, images, labels, dataset):
+  """The part of a training batch the recipe trains on: the whole batch,
+  or what its selection keeps (selection.select).
+
+  Raises:
+    UserError: the recipe's optimizer cannot train the selection's proxy.
+  """
+  if recipe.selection is None:
+    return images, labels
+  if not OPTIMIZERS[recipe.optimizer].gates:
+    raise UserError(
+        'the recipe\'s selection %r trains its proxy every few steps, which '
+        'the optimizer %r cannot do: use airbench_sgd or muon in the '
+        'recipe of model.json' % (recipe.selection, recipe.optimizer))
+  return selections.select(recipe.selection, images, labels,
+                           recipe.label_smoothing, dataset)
+
+
 def post_update(recipe, global_step, examples_per_step):
   """What a training step of `recipe` runs after its updates, as a
   function that builds it (step.apply_gradients' post_update), or None.
@@ -564,13 +629,17 @@ def lookahead(global_step, total_steps, after):
   """airbench's lookahead, run after the op `after` (a step's updates).
 
   Every LOOKAHEAD_PERIOD global steps, each weight and each batch norm
-  statistic (layers.STATISTICS) moves its running average ('<name>/
+  statistic (layers.STATISTICS) of the model (not a selection's proxy)
+  moves its running average ('<name>/
   Lookahead', a variable: checkpoints keep it) toward itself by 1 - decay,
   decay = LOOKAHEAD_BASE x (step / total_steps) ** LOOKAHEAD_POWER, and is
   set to that average; at total_steps each is set to its average.
   """
-  variables = (tf.compat.v1.trainable_variables() +
-               tf.compat.v1.get_collection(layers.STATISTICS))
+  graph = tf.compat.v1.get_default_graph()
+  selectors = selections.selector_variables(graph)
+  variables = [v for v in (tf.compat.v1.trainable_variables() +
+                           graph.get_collection(layers.STATISTICS))
+               if v.ref() not in selectors]
   # Each average starts as its variable: the initializers of both read the
   # same initial value, which one session run evaluates once.
   averages = [tf.compat.v1.get_variable(
@@ -605,6 +674,8 @@ def describe(recipe, decay, image_size=cifar10_input.DATASET.image_size):
     smoothing += '; the loss summed over the batch'
   if recipe.lookahead:
     smoothing += ('; lookahead every %d steps' % LOOKAHEAD_PERIOD)
+  if recipe.selection:
+    smoothing += '; ' + selections.describe(recipe.selection)
   return 'input %s; %s; learning rate %s; weight decay %s%s; %s' % (
       cifar10_input.PREPROCESSING[recipe.preprocessing].describe(image_size),
       OPTIMIZERS[recipe.optimizer].description,

@@ -111,7 +111,7 @@ def model_step(plan, deployment, next_batch, global_step):
                          deployment.workers_per_update)
 
   def tower_loss():
-    images, labels = next_batch()
+    images, labels = recipes.selected(recipe, *next_batch(), plan.dataset)
     summaries.image_summary('images', images)
     logits = plan.model.logits(images, True, recipe, plan.use_fp16,
                                plan.dataset)

@@ -14,6 +14,7 @@ from cifar10_training import training
 from cifar10_datasets.synthetic import make_data_dir
 from cifar10_models import layers
 from cifar10_models import recipe as recipes
+from test_scripts import PRECISION_LINE, _eval
 
 
 def test_whitening_maps_its_patches_to_identity_covariance():
@@ -219,7 +220,7 @@ def _weights(train_dir, step):
 
 @pytest.mark.slow
 @pytest.mark.parametrize('model', ['airbench94', 'airbench94_muon',
-                                   'airbench96'])
+                                   'airbench96_faster'])
 def test_a_resumed_run_reaches_the_uninterrupted_runs_weights(tmp_path,
                                                               model):
   """Epochs of 6 batches of 16 (100 images): 12 steps straight, against 7
@@ -241,6 +242,14 @@ def test_a_resumed_run_reaches_the_uninterrupted_runs_weights(tmp_path,
   np.testing.assert_array_equal(first['whiten/weights'], a['whiten/weights'])
   assert np.abs(a['whiten/weights']).max() > 0  # set from the data
   assert not np.array_equal(first['whiten/biases'], a['whiten/biases'])
+  if model == 'airbench96_faster':
+    # The proxy's whitening is set from the data too, its biases stay at
+    # 0, and eval reads the network alone from a checkpoint with both.
+    assert np.abs(a['proxy/whiten/weights']).max() > 0
+    np.testing.assert_array_equal(a['proxy/whiten/biases'], 0.0)
+    result = _eval(data_dir, straight)
+    assert result.returncode == 0, result.stderr
+    assert PRECISION_LINE.search(result.stdout)
 
 
 def test_the_whitening_biases_train_for_their_three_epochs_only():

@@ -32,6 +32,7 @@ WRONG = {
     'recipe.lookahead': ('yes', 1),
     'recipe.tta': (6, 'five_crop'),
     'recipe.train_examples': ('50000', 0),
+    'recipe.selection': (1, 'hardest_third'),
     'max_steps': ('100', 0),
 }
 
