@@ -12,6 +12,8 @@ from cifar10_lib import step
 from cifar10_lib.cli import UserError
 from cifar10_models import recipe as recipes
 from cifar10_models import selection as selections
+from cifar10_training import towers
+from cifar10_training import training
 from test_zoo import _images, _initialize_from_data, _training_graph
 
 FASTER = cifar10_models.get('airbench96_faster')
@@ -95,3 +97,35 @@ def test_an_optimizer_that_cannot_skip_the_proxys_updates_is_one_line():
                        r"airbench_sgd or muon in the recipe of model.json$"):
       recipes.selected(recipe, tf.zeros([4, 32, 32, 3]),
                        tf.zeros([4], tf.int32), cifar10_input.DATASET)
+
+
+def test_two_towers_share_one_proxy_and_each_picks_from_its_own_batch():
+  """Any model can take the selection: baseline with airbench's SGD, on
+  two logical CPU towers of 4 images each. One proxy for both towers;
+  each tower adds its proxy's loss on its own 2 kept images."""
+  model = cifar10_models.get('baseline')
+  recipe = model.recipe._replace(optimizer='airbench_sgd',
+                                 selection='hardest_half', batch_size=4)
+  images = _images(model, 8)
+  batches = iter([(images[:4], np.arange(4, dtype=np.int32)),
+                  (images[4:], np.arange(4, 8, dtype=np.int32))])
+  with tf.Graph().as_default() as graph:
+    global_step = tf.compat.v1.train.get_or_create_global_step()
+    train_op, _ = towers.model_step(
+        training.Plan(model, recipe, 1), towers.on_devices(
+            ['/cpu:0', '/cpu:1']),
+        lambda: [tf.constant(t) for t in next(batches)], global_step)
+    selectors = graph.get_collection(selections.SELECTORS)
+    side = graph.get_collection(step.SIDE_LOSSES)
+    assert [t.op.name for t in side] == ['tower_0/proxy_loss',
+                                        'tower_1/proxy_loss']
+    assert selectors and len({v.ref() for v in selectors}) == len(selectors)
+    assert all(v.op.name.startswith('proxy/') for v in selectors)
+    head = _variable('proxy/logits/weights')
+    with tf.compat.v1.Session(config=tf.compat.v1.ConfigProto(
+        device_count={'CPU': 2})) as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      _initialize_from_data(sess)
+      before = sess.run(head)
+      sess.run(train_op)
+      assert not np.array_equal(before, sess.run(head))
