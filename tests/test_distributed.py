@@ -370,30 +370,37 @@ def test_a_killed_ps_stops_every_worker_with_one_line(data_dir, tmp_path,
                      'answer' % address) == 1, out
 
 
-def test_airbench94_trains_on_a_synchronous_cluster(data_dir, tmp_path,
-                                                    cluster_factory):
-  """Its lookahead runs within the chief's update of each global step; at
-  the run's last step every weight takes its running average."""
+@pytest.mark.parametrize('model, kernels', [('airbench94', 7),
+                                            ('airbench96_faster', 10)])
+def test_airbench_trains_on_a_synchronous_cluster(data_dir, tmp_path,
+                                                  cluster_factory, model,
+                                                  kernels):
+  """The lookahead runs within the chief's update of each global step; at
+  the run's last step every weight of the network (not airbench96_faster's
+  proxy, which trains every 4th global step) takes its running average."""
   train_dir = str(tmp_path / 'train')
   # The recipe counts CIFAR-10's 50,000 examples: 0.01 epochs are 15
   # global steps of 2 x 16.
-  cluster = cluster_factory(data_dir, train_dir, '--model=airbench94',
+  cluster = cluster_factory(data_dir, train_dir, '--model=' + model,
                             '--batch_size=16', '--epochs=0.01')
   ps = cluster.start('ps', 0)
   w0, w1 = cluster.start('worker', 0), cluster.start('worker', 1)
   out0 = cluster.finish(w0)
   cluster.finish(w1)
   cluster.finish(ps)
-  last = re.search(r'Training airbench94 for (\d+) steps', out0).group(1)
+  last = re.search(r'Training %s for (\d+) steps' % model, out0).group(1)
   checkpoint = tf.train.latest_checkpoint(train_dir)
   assert checkpoint.endswith('model.ckpt-' + last)
   reader = tf.train.load_checkpoint(checkpoint)
-  weights = [name for name in reader.get_variable_to_shape_map()
-             if name.endswith('/weights') and not name.startswith('whiten')]
-  assert len(weights) == 7
+  names = reader.get_variable_to_shape_map()
+  weights = [name for name in names if name.endswith('/weights') and
+             not name.startswith(('whiten', 'proxy/'))]
+  assert len(weights) == kernels
   for name in weights:
     np.testing.assert_array_equal(reader.get_tensor(name),
                                   reader.get_tensor(name + '/Lookahead'))
+  assert not [name for name in names if name.startswith('proxy/') and
+              name.endswith('/Lookahead')]
   result = _eval(data_dir, train_dir)
   _assert_ok(result)
   assert PRECISION_LINE.search(result.stdout)
