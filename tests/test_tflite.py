@@ -22,6 +22,8 @@ from test_scripts import _assert_ok, _one_line_error
 
 pytest.importorskip('ai_edge_litert', reason='the LiteRT interpreter '
                     '(ai-edge-litert) is not installed')
+# One test process for the module: its trained folders are made once.
+pytestmark = pytest.mark.xdist_group(name='tflite')
 
 
 @pytest.fixture(scope='module')
