@@ -12,8 +12,9 @@ never reads the network and both see the same batches, so building both
 into one training step picks the same examples, and checkpoints keep the
 proxy with the network: a resumed run picks as the uninterrupted one.
 The cost of that: the proxy's gradients are computed every step but
-applied every PERIOD steps (its backward pass is about 2% of
-airbench96's step).
+applied every PERIOD steps. By multiply-adds (17.1M an image for the
+proxy, 452.0M for airbench96), the three backward passes in four that
+the source skips are 1.9% of airbench96_faster's step.
 
 The proxy's variables are in the collection SELECTORS (the lookahead
 leaves them, eval never builds them) and its trainable ones in
