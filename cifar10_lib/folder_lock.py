@@ -5,7 +5,7 @@ anything, and soon: importing TensorFlow takes from 5 to 20 s on a small
 CPU, so the trainer scripts lock it (`lock_existing`, through
 command_line.check_trainer_from_flags) as their first act, with no
 TensorFlow loaded. It is the same lock training takes later (`lock`),
-which then finds it held.
+which then finds it held, and releases (`unlock`) when it ends.
 
 This module imports nothing that imports TensorFlow.
 """
@@ -58,6 +58,13 @@ def lock(directory):
                     'pass another --train_dir' %
                     (directory, os.strerror(e.errno)))
   _locks[path] = fd
+
+
+def unlock(directory):
+  """Releases this process's lock of `directory`, if it holds one."""
+  fd = _locks.pop(os.path.realpath(directory), None)
+  if fd is not None:
+    os.close(fd)
 
 
 def _lock_holder(inode):

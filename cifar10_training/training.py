@@ -279,11 +279,23 @@ def run_training(plan, deployment, config, options, role=None, target='',
     signal number when stopped by a signal.
   """
   role = role or LocalRole()
+  _check_batch_fits(plan.batch_size, plan.dataset, options.data_dir)
+  if not role.is_chief:
+    return _train(plan, deployment, config, options, role, target, on_stop)
+  _prepare_train_dir(options.train_dir)
+  try:
+    return _train(plan, deployment, config, options, role, target, on_stop)
+  finally:
+    # The folder is free once training in it ends, also for a process that
+    # lives on (a notebook, a program that trains then evaluates).
+    folder_lock.unlock(options.train_dir)
+
+
+def _train(plan, deployment, config, options, role, target, on_stop):
+  """run_training's graph and session, once the folder is this trainer's;
+  returns the exit status."""
   # Examples one step of this process trains on, for examples/sec.
   examples_per_step = plan.batch_size * deployment.towers
-  _check_batch_fits(plan.batch_size, plan.dataset, options.data_dir)
-  if role.is_chief:
-    _prepare_train_dir(options.train_dir)
   print('Training %s for %d steps of %d examples of %s; %s.' %
         (plan.model.name, plan.max_steps, examples_per_step,
          _describe_data(plan, options.data_dir),

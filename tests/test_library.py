@@ -102,6 +102,9 @@ def test_train_evaluate_and_predict_from_python_without_flags(
                                  log_frequency=1))
   assert status == 0
   assert tf.train.latest_checkpoint(train_dir).endswith('model.ckpt-3')
+  # The folder is free for another trainer while this process lives on.
+  subprocess.run([sys.executable, '-c', 'from cifar10_lib import folder_lock; '
+                  'folder_lock.lock(%r)' % train_dir], cwd=ROOT, check=True)
 
   results = tmp_path / 'results.json'
   cifar10_eval.run_eval(cifar10_eval.Settings(
