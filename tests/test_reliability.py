@@ -25,7 +25,7 @@ import tensorflow as tf
 from cifar10_lib import checkpoints
 from cifar10_lib import folder_lock
 import cifar10_models
-from conftest import ROOT, env_without_tensorflow
+from conftest import ROOT, env_without_tensorflow, train_here
 from test_scripts import (PRECISION_LINE, TRAIN_LINE, _assert_ok, _eval,
                           _one_line_error, _train)
 from test_zoo import _images, _training_graph
@@ -65,11 +65,11 @@ def _restore_each(prefixes, model=cifar10_models.TUTORIAL):
   return steps
 
 
-# Five kills of the tutorial reach about step 30, three of airbench94 (whose
-# start-ups take most of this test's time) about step 15: the run that
+# Five kills of the tutorial reach about step 30, two of airbench94 (whose
+# start-ups take most of this test's time) about step 10: the run that
 # follows them still trains, saves and rotates before its last step.
 @pytest.mark.parametrize('model,kills,last_step', [
-    (cifar10_models.TUTORIAL, 5, 80), ('airbench94', 3, 30)])
+    (cifar10_models.TUTORIAL, 5, 80), ('airbench94', 2, 24)])
 def test_kill_9_at_random_moments_loses_at_most_one_save_interval(
     data_dir, tmp_path, model, kills, last_step):
   train_dir = str(tmp_path / 'train')
@@ -265,7 +265,8 @@ def test_disk_full_while_saving_keeps_the_previous_checkpoint(data_dir,
              '--summary_steps=0')
     # One checkpoint (8.6 MB) fits; a second one does not. Where no tmpfs
     # can be mounted, the second run's writes are capped instead.
-    _assert_ok(_train(data_dir, train_dir, '--max_steps=5', *flags))
+    train_here(data_dir, train_dir, 'tutorial', 5, save_checkpoint_secs=0,
+               save_checkpoint_steps=5, summary_steps=0)
     result = _train_out_of_space(data_dir, train_dir, mounted,
                                  '--max_steps=10', *flags)
     _one_line_error(result, r'could not write checkpoint \S+model.ckpt-10 '
@@ -301,8 +302,8 @@ def test_damaged_newest_checkpoint_is_named_skipped_and_kept(data_dir,
                                                              tmp_path, model):
   train_dir = str(tmp_path / 'train')
   flags = ('--save_checkpoint_secs=0', '--save_checkpoint_steps=5')
-  _assert_ok(_train(data_dir, train_dir, '--max_steps=10', '--model=' + model,
-                    *flags))
+  train_here(data_dir, train_dir, model, 10, save_checkpoint_secs=0,
+             save_checkpoint_steps=5)
   newest = os.path.join(train_dir, 'model.ckpt-10')
   _truncate_data(newest)
   damaged = sorted(glob.glob(newest + '.*'))
@@ -326,8 +327,8 @@ def test_damaged_newest_checkpoint_is_named_skipped_and_kept(data_dir,
 def test_no_readable_checkpoint_is_said_and_nothing_is_deleted(data_dir,
                                                                tmp_path):
   train_dir = str(tmp_path / 'train')
-  _assert_ok(_train(data_dir, train_dir, '--max_steps=4',
-                    '--save_checkpoint_steps=2', '--save_checkpoint_secs=0'))
+  train_here(data_dir, train_dir, 'tutorial', 4, save_checkpoint_secs=0,
+             save_checkpoint_steps=2)
   for checkpoint in checkpoints.candidates(train_dir):
     _truncate_data(checkpoint)
   before = sorted(os.listdir(train_dir))
@@ -338,7 +339,7 @@ def test_no_readable_checkpoint_is_said_and_nothing_is_deleted(data_dir,
 
 def test_damaged_state_file_falls_back_to_the_files(data_dir, tmp_path):
   train_dir = str(tmp_path / 'train')
-  _assert_ok(_train(data_dir, train_dir, '--max_steps=4'))
+  train_here(data_dir, train_dir, 'tutorial', 4)
   with open(os.path.join(train_dir, 'checkpoint'), 'w') as f:
     f.write('this is { not a checkpoint state')
   result = _train(data_dir, train_dir, '--max_steps=6')

@@ -17,7 +17,7 @@ from cifar10_lib import checkpoints
 from cifar10_lib import records
 from cifar10_lib.cli import UserError
 from cifar10_models import model_file
-from conftest import run_script
+from conftest import run_script, train_here
 from test_scripts import _assert_ok, _one_line_error
 
 pytest.importorskip('ai_edge_litert', reason='the LiteRT interpreter '
@@ -40,10 +40,7 @@ def trained(tmp_path_factory, synthetic_data):
   folders = {}
   for model in ('tutorial', 'baseline', 'airbench94'):
     train_dir = str(tmp_path_factory.mktemp('train_' + model))
-    _assert_ok(run_script('cifar10_train.py', '--data_dir=' + data_dir,
-                          '--train_dir=' + train_dir, '--nodownload',
-                          '--model=' + model, '--batch_size=16',
-                          '--max_steps=40', '--seed=1'))
+    train_here(data_dir, train_dir, model, 40)
     folders[model] = train_dir
   return data_dir, folders
 

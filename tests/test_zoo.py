@@ -17,7 +17,7 @@ from cifar10_training import towers
 from cifar10_training import training
 from cifar10_models import layers
 from cifar10_models import recipe as recipes
-from conftest import TRAINING_EXAMPLES, run_script
+from conftest import TRAINING_EXAMPLES, run_script, train_here
 from test_scripts import PRECISION_LINE, _assert_ok, _eval, _one_line_error
 from test_scripts import _train
 
@@ -252,8 +252,7 @@ def test_a_checkpoint_predicts_what_the_training_graph_does(tmp_path):
 @pytest.mark.slow
 def test_zoo_checkpoint_evaluates_predicts_and_exports(data_dir, tmp_path):
   train_dir = str(tmp_path / 'train')
-  _assert_ok(_train(data_dir, train_dir, '--model=inception',
-                    '--max_steps=3'))
+  train_here(data_dir, train_dir, 'inception', 3)
   with open(os.path.join(train_dir, model_file.MODEL_FILE)) as f:
     assert json.load(f)['model'] == 'inception'
   # Eval and predict find the model in the folder.
@@ -292,7 +291,7 @@ def test_two_towers_train_a_batch_norm_model_and_eval_reads_it(data_dir,
 def test_another_model_on_a_folder_is_one_line_and_changes_nothing(
     data_dir, tmp_path):
   train_dir = str(tmp_path / 'train')
-  _assert_ok(_train(data_dir, train_dir, '--model=baseline', '--max_steps=1'))
+  train_here(data_dir, train_dir, 'baseline', 1)
   before = {name: os.path.getmtime(os.path.join(train_dir, name))
             for name in os.listdir(train_dir)}
   _one_line_error(_train(data_dir, train_dir, '--model=lenet5',
