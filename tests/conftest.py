@@ -167,11 +167,8 @@ def stripes_model(tmp_path_factory):
   # Some runs learn only after 150 steps (one stood at 0.50 then); after 250
   # all seen had. A fixed seed keeps the test from the runs that diverge at
   # the tutorial's learning rate (seen once with batches of 16).
-  result = run_script('cifar10_train.py', '--data_dir=' + data_dir,
-                      '--train_dir=' + train_dir, '--nodownload',
-                      '--max_steps=250', '--seed=1', '--batch_size=64',
-                      '--log_frequency=50')
-  assert result.returncode == 0, result.stdout + result.stderr
+  train_here(data_dir, train_dir, 'tutorial', 250, batch_size=64,
+             log_frequency=50)
   return data_dir, train_dir
 
 

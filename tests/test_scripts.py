@@ -20,6 +20,7 @@ from cifar10_lib import records
 from cifar10_datasets.synthetic import make_data_dir
 from cifar10_datasets.cifar10 import CIFAR10
 from conftest import ROOT, TEST_FILE, run_script, to_python_version
+from conftest import train_here
 
 TRAIN_LINE = re.compile(r'^\d{4}-\d\d-\d\d [\d:.]+: step (\d+), loss = [\d.]+ '
                         r'\([\d.]+ examples/sec; [\d.]+ sec/batch\)$', re.M)
@@ -382,8 +383,7 @@ def one_step_train_dir(tmp_path_factory):
   read it: one training run for all of them."""
   root = tmp_path_factory.mktemp('one_step')
   train_dir = str(root / 'train')
-  _assert_ok(_train(make_data_dir(root / 'data'), train_dir,
-                    '--max_steps=1', '--seed=5'))
+  train_here(make_data_dir(root / 'data'), train_dir, 'tutorial', 1, seed=5)
   return train_dir
 
 
@@ -482,7 +482,7 @@ def test_bad_flags(script, flag, pattern):
 def test_a_folder_as_results_file_is_one_line_before_evaluating(
     data_dir, tmp_path):
   train_dir = str(tmp_path / 'train')
-  _assert_ok(_train(data_dir, train_dir, '--max_steps=1'))
+  train_here(data_dir, train_dir, 'tutorial', 1)
   folder = tmp_path / 'results'
   folder.mkdir()
   result = _eval(data_dir, train_dir, '--results_file=%s' % folder)
@@ -509,7 +509,7 @@ def test_use_fp16_on_a_cpu_says_what_it_will_do(data_dir, tmp_path):
     ('tutorial', 'softmax_linear/weights'), ('baseline', 'logits/weights')])
 def test_nan_loss_stops_training(data_dir, tmp_path, model, last_weights):
   train_dir = str(tmp_path / 'train')
-  _assert_ok(_train(data_dir, train_dir, '--max_steps=2', '--model=' + model))
+  train_here(data_dir, train_dir, model, 2)
   checkpoint = tf.train.latest_checkpoint(train_dir)
   # Poison the newest checkpoint's weights the way a diverged run would.
   with tf.Graph().as_default():

@@ -337,7 +337,7 @@ def test_a_resumed_run_keeps_the_batch_size_it_started_with(data_dir,
 def test_tutorial_checkpoints_without_a_record_refuse_a_zoo_model(
     data_dir, tmp_path):
   train_dir = str(tmp_path / 'train')
-  _assert_ok(_train(data_dir, train_dir, '--max_steps=1'))
+  train_here(data_dir, train_dir, 'tutorial', 1)
   os.remove(os.path.join(train_dir, model_file.MODEL_FILE))
   _one_line_error(_train(data_dir, train_dir, '--model=resnet20',
                          '--max_steps=2'),
