@@ -32,7 +32,8 @@ command_line.define(command_line.DATA, command_line.DEVICES,
 flags.adopt_module_key_flags(command_line)
 
 if __name__ == '__main__':  # First: bad flags and paths, a busy --train_dir.
-  command_line.parse(sys.argv, command_line.check_trainer_from_flags)
+  command_line.parse(sys.argv,
+                     command_line.check_multi_gpu_trainer_from_flags)
 
 # pylint: disable=g-import-not-at-top,wrong-import-position
 from cifar10_lib import devices

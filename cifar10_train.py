@@ -44,9 +44,6 @@ from cifar10_lib import cli
 from cifar10_training import options
 from cifar10_training import towers
 from cifar10_training import training
-from cifar10_lib.cli import UserError
-
-FLAGS = flags.FLAGS
 
 
 def train(plan, loop_options, config=None, on_stop=None):
@@ -65,9 +62,6 @@ def train(plan, loop_options, config=None, on_stop=None):
 
 
 def main(unused_argv):
-  if FLAGS.ps_hosts or FLAGS.worker_hosts or FLAGS.job_name:
-    raise UserError('cluster flags are for cifar10_multi_gpu_train.py; '
-                    'cifar10_train.py trains on one device')
   plan = options.plan_from_flags()
   return train(plan, options.loop_options_from_flags(),
                options.training_session_config_from_flags(),

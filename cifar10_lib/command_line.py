@@ -20,10 +20,11 @@ import sys
 from absl import app
 from absl import flags
 
+from cifar10_lib import cluster_place
 from cifar10_lib import folder_lock
 from cifar10_lib import paths
-from cifar10_lib import tf_config
 from cifar10_lib.errors import fail
+from cifar10_lib.errors import UserError
 
 FLAGS = flags.FLAGS
 
@@ -38,8 +39,8 @@ EVAL = 'eval'
 PREDICT = 'predict'
 INFERENCE = 'inference'
 
-# The flags that make a trainer a task of a cluster, which locks its
-# training folder later, once it knows it is the chief.
+# The flags that make a trainer a task of a cluster (cifar10_train.py
+# refuses them).
 CLUSTER_FLAGS = ('ps_hosts', 'worker_hosts', 'job_name')
 
 
@@ -318,20 +319,33 @@ def _check_paths(names, missing_ok=()):
     paths.check_flag(name, FLAGS[name].value, name in missing_ok)
 
 
-def _on_a_cluster_from_flags():
-  """Whether the cluster flags or TF_CONFIG make this a cluster's task."""
-  return (any(FLAGS[name].value for name in CLUSTER_FLAGS) or
-          bool(os.environ.get(tf_config.VARIABLE)))
-
-
 def check_trainer_from_flags():
-  """A trainer's first checks: --data_dir and --train_dir, then its lock
-  on --train_dir (not on a cluster: a task locks it once it knows it is
-  the chief)."""
+  """cifar10_train.py's first checks: no cluster flags (it trains on one
+  device), --data_dir and --train_dir, then its lock on --train_dir."""
+  if any(FLAGS[name].value for name in CLUSTER_FLAGS):
+    fail('cluster flags are for cifar10_multi_gpu_train.py; '
+         'cifar10_train.py trains on one device')
+  _check_trainer_paths()
+  folder_lock.lock_existing(FLAGS.train_dir)
+
+
+def check_multi_gpu_trainer_from_flags():
+  """cifar10_multi_gpu_train.py's first checks: --data_dir and
+  --train_dir; then, on a cluster, this task's place (it locks the folder
+  once it knows it is the chief), else its lock on --train_dir."""
+  _check_trainer_paths()
+  try:
+    place = cluster_place.from_flags(FLAGS.ps_hosts, FLAGS.worker_hosts,
+                                     FLAGS.job_name, FLAGS.task_index)
+  except UserError as e:
+    fail(str(e))
+  if place is None:
+    folder_lock.lock_existing(FLAGS.train_dir)
+
+
+def _check_trainer_paths():
   _check_paths(['data_dir', 'train_dir'],
                ['data_dir'] if FLAGS.download else [])
-  if not _on_a_cluster_from_flags():
-    folder_lock.lock_existing(FLAGS.train_dir)
 
 
 def check_eval_from_flags():

@@ -3,7 +3,7 @@
 A second trainer started on a folder in use must stop before it writes
 anything, and soon: importing TensorFlow takes from 5 to 20 s on a small
 CPU, so the trainer scripts lock it (`lock_existing`, through
-command_line.check_trainer_from_flags) as their first act, with no
+command_line's check_*trainer_from_flags) as their first act, with no
 TensorFlow loaded. It is the same lock training takes later (`lock`),
 which then finds it held, and releases (`unlock`) when it ends.
 

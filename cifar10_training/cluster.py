@@ -10,7 +10,7 @@ saves checkpoints and writes summaries.
 
 The cluster comes from --ps_hosts, --worker_hosts, --job_name and
 --task_index, or from the TF_CONFIG environment variable that cluster
-managers set (tf_config.py; options.cluster_from_flags chooses). A
+managers set (tf_config.py; cluster_place.py chooses and checks). A
 `Cluster` is the task's role in the training loop (training.LocalRole is
 the single machine's): who initializes, how a task waits for the others,
 retrying while one is unreachable, and (watchdog.py) ending the task when
@@ -27,6 +27,7 @@ import socket
 import threading
 import time
 
+from cifar10_lib import cluster_place
 from cifar10_lib import devices
 from cifar10_lib import watchdog
 import tensorflow as tf
@@ -39,19 +40,6 @@ POLL_SECS = 1.0
 
 # Room for a token from every worker, restarted ones included.
 _QUEUE_CAPACITY = 10000
-
-
-def _parse_hosts(flag_name, value):
-  """Splits 'host:port,host:port' into a checked list."""
-  hosts = [h.strip() for h in (value or '').split(',') if h.strip()]
-  if not hosts:
-    raise UserError('--%s is empty: give host:port,host:port,...' % flag_name)
-  for host in hosts:
-    name, _, port = host.rpartition(':')
-    if not name or not port.isdigit() or not 0 < int(port) < 65536:
-      raise UserError('--%s: %r is not host:port (for example '
-                      'localhost:2222)' % (flag_name, host))
-  return hosts
 
 
 def free_local_ports(count):
@@ -77,12 +65,8 @@ class Cluster(object):
     """Args as the flags of the same names (timeout_secs:
     --cluster_timeout_secs); worker_names: what the lines call each
     worker (default 'worker N'; a cluster manager's 'chief')."""
-    if job_name not in ('ps', 'worker'):
-      raise UserError('unknown job %r: it must be ps or worker' % job_name)
+    cluster_place.check_task(ps_hosts, worker_hosts, job_name, task_index)
     hosts = ps_hosts if job_name == 'ps' else worker_hosts
-    if task_index >= len(hosts):
-      raise UserError('--task_index=%d but the %s job has %d tasks (0..%d)' %
-                      (task_index, job_name, len(hosts), len(hosts) - 1))
     self.spec = tf.train.ClusterSpec({'ps': ps_hosts, 'worker': worker_hosts})
     self.job_name = job_name
     self.task_index = task_index
@@ -107,15 +91,6 @@ class Cluster(object):
     self._step_counts = None
     self._count_op = None
     self._not_ready = None
-
-  @classmethod
-  def from_host_lists(cls, ps_hosts, worker_hosts, job_name, task_index,
-                      **kwargs):
-    """A Cluster from 'host:port,host:port' lists, checked; kwargs as
-    __init__'s."""
-    return cls(_parse_hosts('ps_hosts', ps_hosts),
-               _parse_hosts('worker_hosts', worker_hosts), job_name,
-               task_index, **kwargs)
 
   def start_server(self, config):
     """Starts this task's gRPC server; a port in use is one clear line.

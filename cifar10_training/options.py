@@ -12,10 +12,10 @@ from absl import flags
 
 import cifar10_models
 from cifar10_datasets import folder
+from cifar10_lib import cluster_place
 from cifar10_lib import devices
 from cifar10_lib import download
 from cifar10_lib import precision
-from cifar10_lib import tf_config
 from cifar10_lib.cli import UserError
 from cifar10_models import model_file
 from cifar10_training import cluster
@@ -116,34 +116,14 @@ def cluster_from_flags():
   """The cluster.Cluster the flags or TF_CONFIG describe; None: one machine.
 
   Raises:
-    UserError: the flags or TF_CONFIG are incomplete, both are given, or
-      TF_CONFIG makes this task one that does not train (the evaluator).
+    UserError: as cluster_place.from_flags.
   """
-  kwargs = dict(sync=FLAGS.sync_replicas,
-                worker_warning_secs=FLAGS.worker_warning_secs,
-                timeout_secs=FLAGS.cluster_timeout_secs)
-  place = tf_config.from_environment()
-  if FLAGS.ps_hosts or FLAGS.worker_hosts or FLAGS.job_name:
-    if place is not None:
-      raise UserError('both %s and --ps_hosts, --worker_hosts or --job_name '
-                      'describe the cluster: unset %s, or leave the flags '
-                      'out' % (tf_config.VARIABLE, tf_config.VARIABLE))
-    if not FLAGS.job_name:
-      raise UserError('--job_name=ps or --job_name=worker is needed with '
-                      '--ps_hosts and --worker_hosts')
-    return cluster.Cluster.from_host_lists(
-        FLAGS.ps_hosts, FLAGS.worker_hosts, FLAGS.job_name, FLAGS.task_index,
-        **kwargs)
+  place = cluster_place.from_flags(FLAGS.ps_hosts, FLAGS.worker_hosts,
+                                   FLAGS.job_name, FLAGS.task_index)
   if place is None:
     return None
-  if place.job_name == tf_config.EVALUATOR:
-    raise UserError('%s makes this task the evaluator, which does not train: '
-                    'run cifar10_eval.py --checkpoint_dir=TRAIN_DIR on it, '
-                    'TRAIN_DIR the chief\'s --train_dir' % tf_config.VARIABLE)
-  if not place.ps_hosts:
-    raise UserError('%s has no ps task: cifar10_multi_gpu_train.py keeps the '
-                    'variables on ps tasks; add one (a TFJob PS replica, a '
-                    'Vertex AI parameter-server pool)' % tf_config.VARIABLE)
   return cluster.Cluster(place.ps_hosts, place.worker_hosts, place.job_name,
-                         place.task_index, worker_names=place.worker_names,
-                         **kwargs)
+                         place.task_index, sync=FLAGS.sync_replicas,
+                         worker_warning_secs=FLAGS.worker_warning_secs,
+                         worker_names=place.worker_names,
+                         timeout_secs=FLAGS.cluster_timeout_secs)

@@ -21,7 +21,7 @@ import pytest
 import tensorflow as tf
 
 from cifar10_training.cluster import free_local_ports
-from conftest import ROOT
+from conftest import ROOT, env_without_tensorflow
 from test_scripts import (PRECISION_LINE, TRAIN_LINE, _assert_ok, _eval,
                           _one_line_error)
 
@@ -231,26 +231,33 @@ def test_port_in_use_is_one_line(data_dir, tmp_path, cluster_factory):
                   r'already in use' % port)
 
 
-@pytest.mark.parametrize('flags,pattern', [
-    (['--ps_hosts=localhost:1', '--worker_hosts=localhost', '--job_name=ps'],
+@pytest.mark.parametrize('script,flags,pattern', [
+    (SCRIPT, ['--ps_hosts=localhost:1', '--worker_hosts=localhost',
+              '--job_name=ps'],
      r"--worker_hosts: 'localhost' is not host:port"),
-    (['--ps_hosts=localhost:1', '--worker_hosts=localhost:2,localhost:3',
-      '--job_name=worker', '--task_index=2'],
+    (SCRIPT, ['--ps_hosts=localhost:1', '--worker_hosts=localhost:2,'
+              'localhost:3', '--job_name=worker', '--task_index=2'],
      r'--task_index=2 but the worker job has 2 tasks \(0..1\)'),
-    (['--ps_hosts=localhost:1', '--worker_hosts=localhost:2',
-      '--job_name=chief'],
+    (SCRIPT, ['--ps_hosts=localhost:1', '--worker_hosts=localhost:2',
+              '--job_name=chief'],
      r'--job_name=chief: value should be one of <ps\|worker>'),
-    (['--ps_hosts=localhost:1', '--worker_hosts=localhost:2'],
+    (SCRIPT, ['--ps_hosts=localhost:1', '--worker_hosts=localhost:2'],
      r'--job_name=ps or --job_name=worker is needed'),
+    (os.path.join(ROOT, 'cifar10_train.py'), ['--ps_hosts=localhost:1'],
+     r'cluster flags are for cifar10_multi_gpu_train.py; cifar10_train.py '
+     r'trains on one device'),
 ])
-def test_bad_cluster_flags(flags, pattern):
-  result = subprocess.run([sys.executable, SCRIPT] + flags, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
+def test_bad_cluster_flags_are_one_line_before_tensorflow_loads(
+    tmp_path, script, flags, pattern):
+  result = subprocess.run([sys.executable, script] + flags, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60,
+                          env=env_without_tensorflow(tmp_path))
   _one_line_error(result, pattern)
 
 
-def test_bad_tf_config():
-  env = dict(os.environ, TF_CONFIG='{"cluster": {"ps": ["a:1"]}}')
+def test_bad_tf_config(tmp_path):
+  env = dict(env_without_tensorflow(tmp_path),
+             TF_CONFIG='{"cluster": {"ps": ["a:1"]}}')
   result = subprocess.run([sys.executable, SCRIPT], cwd=ROOT, env=env,
                           capture_output=True, text=True, timeout=60)
   _one_line_error(result, r'TF_CONFIG has task None, whose "type" is not one '
@@ -308,7 +315,8 @@ def test_a_manager_starting_the_trainer_as_evaluator_is_one_line(tmp_path):
   result = subprocess.run(
       [sys.executable, SCRIPT, '--train_dir=%s' % (tmp_path / 'train')],
       cwd=ROOT, capture_output=True, text=True, timeout=60,
-      env=_managed({'chief': ['a:1'], 'ps': ['b:1']}, 'evaluator'))
+      env=dict(env_without_tensorflow(tmp_path), TF_CONFIG=_managed(
+          {'chief': ['a:1'], 'ps': ['b:1']}, 'evaluator')['TF_CONFIG']))
   _one_line_error(result, r'TF_CONFIG makes this task the evaluator, which '
                   r'does not train: run cifar10_eval.py '
                   r'--checkpoint_dir=TRAIN_DIR on it')

@@ -55,7 +55,8 @@ def test_only_main_and_the_from_flags_functions_read_flags(path):
 
 def test_the_edge_is_found():
   """The check above sees the uses it must allow (not a vacuous pass)."""
-  readers = _functions_reading_flags(os.path.join(ROOT, 'cifar10_train.py'))
+  readers = _functions_reading_flags(
+      os.path.join(ROOT, 'cifar10_multi_gpu_train.py'))
   assert ('main', ) == tuple(sorted({name for name, _ in readers}))
   readers = _functions_reading_flags(
       os.path.join(ROOT, 'cifar10_training', 'options.py'))
