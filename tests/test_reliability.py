@@ -400,18 +400,27 @@ def test_a_busy_folder_is_refused_before_tensorflow_is_imported(
   assert busy.stdout == '' and os.listdir(str(train_dir)) == []
 
 
-@pytest.mark.parametrize('flags,environ,says', [
-    (['--job_name=worker'], {}, 'TensorFlow was imported'),
-    (['--helpfull'], {}, '--train_dir: Directory where'),
-    ([], {'TF_CONFIG': '{}'}, 'TensorFlow was imported'),
+_TASK_FLAGS = ['--ps_hosts=localhost:1', '--worker_hosts=localhost:2']
+_TASK_CONFIG = ('{"cluster": {"worker": ["a:1"], "ps": ["b:1"]}, '
+                '"task": {"type": "worker", "index": 0}}')
+
+
+@pytest.mark.parametrize('script,flags,environ,says', [
+    ('cifar10_multi_gpu_train.py', _TASK_FLAGS + ['--job_name=worker'], {},
+     'TensorFlow was imported'),
+    ('cifar10_multi_gpu_train.py', [], {'TF_CONFIG': _TASK_CONFIG},
+     'TensorFlow was imported'),
+    ('cifar10_train.py', ['--job_name=worker'], {},
+     'cluster flags are for cifar10_multi_gpu_train.py'),
+    ('cifar10_train.py', ['--helpfull'], {}, '--train_dir: Directory where'),
 ])
-def test_a_cluster_task_or_help_leaves_the_folder_to_later(tmp_path, flags,
-                                                           environ, says):
+def test_a_cluster_task_or_help_leaves_the_folder_to_later(
+    tmp_path, script, flags, environ, says):
   """A task of a cluster claims the folder once it knows it is the chief;
-  --help claims nothing."""
+  cluster flags on cifar10_train.py and --help claim nothing."""
   train_dir = tmp_path / 'train'
   train_dir.mkdir()
-  command = [sys.executable, os.path.join(ROOT, 'cifar10_train.py'),
+  command = [sys.executable, os.path.join(ROOT, script),
              '--train_dir=%s' % train_dir] + flags
   fd = os.open(str(train_dir), os.O_RDONLY)
   try:
