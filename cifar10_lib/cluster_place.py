@@ -18,7 +18,7 @@ from cifar10_lib.errors import UserError
 JOBS = ('ps', 'worker')
 
 
-def parse_hosts(flag_name, value):
+def _parse_hosts(flag_name, value):
   """Splits 'host:port,host:port' (the value of --`flag_name`) into a
   checked list."""
   hosts = [h.strip() for h in (value or '').split(',') if h.strip()]
@@ -64,8 +64,8 @@ def from_flags(ps_hosts, worker_hosts, job_name, task_index, environ=None):
     if not job_name:
       raise UserError('--job_name=ps or --job_name=worker is needed with '
                       '--ps_hosts and --worker_hosts')
-    ps_hosts = parse_hosts('ps_hosts', ps_hosts)
-    worker_hosts = parse_hosts('worker_hosts', worker_hosts)
+    ps_hosts = _parse_hosts('ps_hosts', ps_hosts)
+    worker_hosts = _parse_hosts('worker_hosts', worker_hosts)
     check_task(ps_hosts, worker_hosts, job_name, task_index)
     return tf_config.Place(ps_hosts, worker_hosts, job_name, task_index,
                            '%s %d' % (job_name, task_index), None)
