@@ -280,14 +280,14 @@ def run_training(plan, deployment, config, options, role=None, target='',
   """
   role = role or LocalRole()
   _check_batch_fits(plan.batch_size, plan.dataset, options.data_dir)
-  if not role.is_chief:
-    return _train(plan, deployment, config, options, role, target, on_stop)
-  _prepare_train_dir(options.train_dir)
+  if role.is_chief:
+    _prepare_train_dir(options.train_dir)
   try:
     return _train(plan, deployment, config, options, role, target, on_stop)
   finally:
     # The folder is free once training in it ends, also for a process that
-    # lives on (a notebook, a program that trains then evaluates).
+    # lives on (a notebook, a program that trains then evaluates); a task
+    # that is not the chief holds no lock, and this does nothing.
     folder_lock.unlock(options.train_dir)
 
 
