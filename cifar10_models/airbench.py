@@ -48,7 +48,8 @@ def _block(x, width, scope, net, input_gradient_epochs=None, depth=2,
   x = net.conv(x, width, 3, scope + '/conv1', activation=None, bias=False,
                initializer=layers.dirac,
                input_gradient_epochs=input_gradient_epochs)
-  x = _norm(net.max_pool(x, 2, 2), scope + '/norm1', net, bn_decay)
+  x = net.activate(net.max_pool_then_norm(
+      x, 2, 2, scope + '/norm1', bn_decay, BN_EPSILON), 'gelu')
   shortcut = x
   x = net.conv(x, width, 3, scope + '/conv2', activation=None, bias=False,
                initializer=layers.dirac)

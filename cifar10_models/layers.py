@@ -339,6 +339,25 @@ class Net(object):
   def max_pool(x, size, stride, padding='VALID'):
     return tf.nn.max_pool2d(x, size, stride, padding)
 
+  def max_pool_then_norm(self, x, size, stride, scope, decay, epsilon):
+    """max_pool, then batch_norm with its scale fixed at 1.
+
+    A PORTABLE inference graph normalizes first, to the same values: with
+    moving statistics and no scale the norm is (x - mean) / sqrt(variance
+    + epsilon) + offset, a positive factor and a shift per channel, which
+    commute with the max. Next to the convolution before it, TensorFlow
+    Lite's converter folds it into that convolution's weights, so an int8
+    file quantizes the convolution's output with its channels normalized
+    under one scale, not their raw ranges (which differ by orders of
+    magnitude before batch norm).
+    """
+    if not self.training and tf.compat.v1.get_collection(PORTABLE):
+      return self.max_pool(
+          self.batch_norm(x, scope, decay, epsilon, scale=False), size,
+          stride)
+    return self.batch_norm(self.max_pool(x, size, stride), scope, decay,
+                           epsilon, scale=False)
+
   def last_pool(self, x, size, stride):
     """The max-pool before a network's head: `size` / `stride` as its
     source has it on DESIGNED_SIZE images, global on images of any other

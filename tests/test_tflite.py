@@ -11,6 +11,7 @@ import tensorflow as tf
 
 import cifar10
 import cifar10_datasets
+import cifar10_input
 from cifar10_datasets.synthetic import make_data_dir
 from cifar10_deploy import tflite
 from cifar10_lib import checkpoints
@@ -54,13 +55,17 @@ def _test_images(data_dir):
 
 
 def _checkpoint_probabilities(train_dir, images):
-  """The inference graph's probabilities, in TensorFlow, from the newest
-  checkpoint."""
+  """The probabilities of the newest checkpoint as eval computes them, in
+  TensorFlow: its graph's forms (tuned GELU, batch norm after the pool),
+  not those of the graph built for conversion."""
   model, recipe = model_file.resolve(train_dir)
   dataset = model_file.resolve_dataset(train_dir)
   with tf.Graph().as_default():
-    raw, probabilities = tflite._inference_graph(  # pylint: disable=protected-access
-        model, recipe, dataset, True)
+    size = dataset.image_size
+    raw = tf.compat.v1.placeholder(tf.float32, [None, size, size, 3])
+    probabilities = tf.nn.softmax(model.eval_logits(
+        cifar10_input.eval_preprocess(raw, recipe.preprocessing, dataset),
+        recipe, tta=True, dataset=dataset))
     var_map = cifar10.variables_to_restore(recipe.moving_average_decay)
     with tf.compat.v1.Session() as sess:
       checkpoints.restore(sess, tf.compat.v1.train.Saver(var_map), var_map,
@@ -100,14 +105,20 @@ def test_a_float_file_gives_the_checkpoints_probabilities(trained, tmp_path,
   assert record['global_step'] == 40
 
 
-# The share of test images whose top class an int8 file must give as the
-# checkpoint does: airbench94's logits, a ninth of its head's output
-# averaged over six views, lie close after 40 steps (47 of 50 measured).
-INT8_AGREEMENT = {'baseline': 0.95, 'airbench94': 0.85}
+# An int8 file's probabilities lie within about 0.09 of the checkpoint's
+# here, and after 40 steps airbench94's (a ninth of its head's output,
+# averaged over six views) are close: half its test images lead the next
+# class by under 0.03, a tie quantization may split either way. Where the
+# checkpoint leads by INT8_MARGIN or more (10 to 24 of the 50 images, for
+# three seeds of airbench94), the int8 file must give the same class on
+# INT8_AGREEMENT of them, which must be at least INT8_DECISIVE_IMAGES.
+INT8_MARGIN = 0.05
+INT8_AGREEMENT = 0.95
+INT8_DECISIVE_IMAGES = 5
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('model', sorted(INT8_AGREEMENT))
+@pytest.mark.parametrize('model', ['baseline', 'airbench94'])
 def test_an_int8_file_is_integer_only_and_agrees(trained, tmp_path, model):
   data_dir, folders = trained
   path = str(tmp_path / 'model.tflite')
@@ -118,9 +129,12 @@ def test_an_int8_file_is_integer_only_and_agrees(trained, tmp_path, model):
   classifier = tflite.Classifier(path)
   images, _ = _test_images(data_dir)
   expected = _checkpoint_probabilities(folders[model], images)
-  agree = np.mean(classifier.probabilities(images).argmax(1) ==
-                  expected.argmax(1))
-  assert agree >= INT8_AGREEMENT[model], agree
+  top_two = np.sort(expected, axis=1)[:, -2:]
+  decisive = top_two[:, 1] - top_two[:, 0] >= INT8_MARGIN
+  assert decisive.sum() >= INT8_DECISIVE_IMAGES, decisive.sum()
+  agree = (classifier.probabilities(images).argmax(1) ==
+           expected.argmax(1))[decisive]
+  assert agree.mean() >= INT8_AGREEMENT, (agree.mean(), agree.size)
 
 
 @pytest.mark.slow
