@@ -346,10 +346,9 @@ class Net(object):
     moving statistics and no scale the norm is (x - mean) / sqrt(variance
     + epsilon) + offset, a positive factor and a shift per channel, which
     commute with the max. Next to the convolution before it, TensorFlow
-    Lite's converter folds it into that convolution's weights, so an int8
-    file quantizes the convolution's output with its channels normalized
-    under one scale, not their raw ranges (which differ by orders of
-    magnitude before batch norm).
+    Lite's converter folds it into that convolution's weights and biases,
+    so an int8 file rounds the normalized output to int8 once; after the
+    pool it stays a multiply and an add, each rounding to int8 again.
     """
     if not self.training and tf.compat.v1.get_collection(PORTABLE):
       return self.max_pool(

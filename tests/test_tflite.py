@@ -109,7 +109,7 @@ def test_a_float_file_gives_the_checkpoints_probabilities(trained, tmp_path,
 # here, and after 40 steps airbench94's (a ninth of its head's output,
 # averaged over six views) are close: half its test images lead the next
 # class by under 0.03, a tie quantization may split either way. Where the
-# checkpoint leads by INT8_MARGIN or more (10 to 24 of the 50 images, for
+# checkpoint leads by INT8_MARGIN or more (15 to 24 of the 50 images, for
 # three seeds of airbench94), the int8 file must give the same class on
 # INT8_AGREEMENT of them, which must be at least INT8_DECISIVE_IMAGES.
 INT8_MARGIN = 0.05
