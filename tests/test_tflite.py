@@ -105,20 +105,22 @@ def test_a_float_file_gives_the_checkpoints_probabilities(trained, tmp_path,
   assert record['global_step'] == 40
 
 
-# An int8 file's probabilities lie within about 0.09 of the checkpoint's
-# here, and after 40 steps airbench94's (a ninth of its head's output,
-# averaged over six views) are close: half its test images lead the next
-# class by under 0.03, a tie quantization may split either way. Where the
-# checkpoint leads by INT8_MARGIN or more (15 to 24 of the 50 images, for
-# three seeds of airbench94), the int8 file must give the same class on
-# INT8_AGREEMENT of them, which must be at least INT8_DECISIVE_IMAGES.
-INT8_MARGIN = 0.05
+# The lead, in probability, of the checkpoint's top class over the next
+# that an image needs for the int8 file to be held to the same class. An
+# int8 file's probabilities lie within about 0.09 of the checkpoint's here,
+# and after 40 steps airbench94's (a ninth of its head's output, averaged
+# over six views) are close: half its test images lead by under 0.03, a
+# tie quantization may split either way; leads of 0.05 or more (15 to 24
+# of the 50 images, for three seeds) it keeps. The baseline is held on
+# every image. Of the images held, at least INT8_DECISIVE_IMAGES, the int8
+# file must give the checkpoint's class on INT8_AGREEMENT.
+INT8_MARGIN = {'baseline': 0.0, 'airbench94': 0.05}
 INT8_AGREEMENT = 0.95
 INT8_DECISIVE_IMAGES = 5
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize('model', ['baseline', 'airbench94'])
+@pytest.mark.parametrize('model', sorted(INT8_MARGIN))
 def test_an_int8_file_is_integer_only_and_agrees(trained, tmp_path, model):
   data_dir, folders = trained
   path = str(tmp_path / 'model.tflite')
@@ -130,7 +132,7 @@ def test_an_int8_file_is_integer_only_and_agrees(trained, tmp_path, model):
   images, _ = _test_images(data_dir)
   expected = _checkpoint_probabilities(folders[model], images)
   top_two = np.sort(expected, axis=1)[:, -2:]
-  decisive = top_two[:, 1] - top_two[:, 0] >= INT8_MARGIN
+  decisive = top_two[:, 1] - top_two[:, 0] >= INT8_MARGIN[model]
   assert decisive.sum() >= INT8_DECISIVE_IMAGES, decisive.sum()
   agree = (classifier.probabilities(images).argmax(1) ==
            expected.argmax(1))[decisive]
