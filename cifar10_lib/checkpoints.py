@@ -56,10 +56,13 @@ def step_of(prefix):
 
 
 def _recorded(directory):
-  """The checkpoint prefixes the state file lists, oldest first.
+  """The checkpoint prefixes the state file lists, oldest first, each
+  taken as a file of `directory`.
 
   A damaged state file lists nothing: the checkpoints are still found by
-  their index files.
+  their index files. A state file copied or moved with its folder may
+  name the old folder's paths: they are read as this folder's own files,
+  so that a copy never reads, sets aside or rotates away the original's.
   """
   try:
     state = tf.train.get_checkpoint_state(directory)
@@ -71,8 +74,7 @@ def _recorded(directory):
     return []
   paths = list(state.all_model_checkpoint_paths) or [
       state.model_checkpoint_path]
-  return [p if os.path.isabs(p) else os.path.join(directory, p)
-          for p in paths]
+  return [os.path.join(directory, os.path.basename(p)) for p in paths]
 
 
 def candidates(directory):
@@ -199,10 +201,13 @@ def restore_newest(sess, saver, var_map, directory):
 
 
 def _write_state(directory, newest, paths):
-  """Points the state file at `newest`, listing `paths` (oldest first)."""
-  paths = [p for p in paths if p != newest] + [newest]
+  """Points the state file at `newest`, listing `paths` (oldest first), by
+  names relative to `directory`, so that it holds when the folder is
+  copied or moved (TensorFlow's tools read them so too)."""
+  names = [os.path.basename(p) for p in paths if p != newest]
+  names.append(os.path.basename(newest))
   tf.compat.v1.train.update_checkpoint_state(
-      directory, newest, all_model_checkpoint_paths=paths)
+      directory, names[-1], all_model_checkpoint_paths=names)
 
 
 def remove_partial(directory):

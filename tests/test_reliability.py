@@ -13,6 +13,7 @@ import os
 import random
 import re
 import resource
+import shutil
 import signal
 import subprocess
 import sys
@@ -163,6 +164,28 @@ def test_a_kill_while_rotating_never_leaves_an_index_without_data(
   assert 'model.ckpt-1.data-00000-of-00001' in left
   assert checkpoints.candidates(directory) == [
       os.path.join(directory, 'model.ckpt-2')]
+
+
+def test_a_copied_folder_uses_and_rotates_only_its_own_checkpoints(tmp_path):
+  """`cp -r run copy`, then training on in either: each folder finds only
+  its own checkpoints, and the copy's rotation deletes nothing of the
+  original's."""
+  original, copy = str(tmp_path / 'run'), str(tmp_path / 'copy')
+  os.mkdir(original)
+  with tf.Graph().as_default():
+    tf.compat.v1.Variable(1.0, name='weight')
+    saver = tf.compat.v1.train.Saver(max_to_keep=0)
+    with tf.compat.v1.Session() as sess:
+      sess.run(tf.compat.v1.global_variables_initializer())
+      for step in (1, 2):
+        checkpoints.save(sess, saver, original, step, keep=2)
+      shutil.copytree(original, copy)
+      checkpoints.save(sess, saver, original, 5, keep=2)
+      assert checkpoints.latest(copy) == os.path.join(copy, 'model.ckpt-2')
+      checkpoints.save(sess, saver, copy, 3, keep=1)
+  assert checkpoints.candidates(copy) == [os.path.join(copy, 'model.ckpt-3')]
+  assert checkpoints.candidates(original) == [
+      os.path.join(original, 'model.ckpt-%d' % step) for step in (5, 2)]
 
 
 def test_eval_watching_training_never_crashes_or_repeats(data_dir, tmp_path):
