@@ -166,10 +166,13 @@ def test_a_kill_while_rotating_never_leaves_an_index_without_data(
       os.path.join(directory, 'model.ckpt-2')]
 
 
-def test_a_copied_folder_uses_and_rotates_only_its_own_checkpoints(tmp_path):
+@pytest.mark.parametrize('absolute_state', [False, True])
+def test_a_copied_folder_uses_and_rotates_only_its_own_checkpoints(
+    tmp_path, absolute_state):
   """`cp -r run copy`, then training on in either: each folder finds only
   its own checkpoints, and the copy's rotation deletes nothing of the
-  original's."""
+  original's; also where the state file names absolute paths, as
+  TensorFlow's own Saver writes them."""
   original, copy = str(tmp_path / 'run'), str(tmp_path / 'copy')
   os.mkdir(original)
   with tf.Graph().as_default():
@@ -179,6 +182,11 @@ def test_a_copied_folder_uses_and_rotates_only_its_own_checkpoints(tmp_path):
       sess.run(tf.compat.v1.global_variables_initializer())
       for step in (1, 2):
         checkpoints.save(sess, saver, original, step, keep=2)
+      if absolute_state:
+        paths = [os.path.join(original, 'model.ckpt-%d' % step)
+                 for step in (1, 2)]
+        tf.compat.v1.train.update_checkpoint_state(
+            original, paths[-1], all_model_checkpoint_paths=paths)
       shutil.copytree(original, copy)
       checkpoints.save(sess, saver, original, 5, keep=2)
       assert checkpoints.latest(copy) == os.path.join(copy, 'model.ckpt-2')
