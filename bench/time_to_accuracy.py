@@ -14,6 +14,12 @@ far (the eval runs are not counted), and at the end the time to the
 target. Each chunk restarts the trainer, which costs its start-up (a few
 seconds each) and is included in the time: the figure is an upper bound
 of one uninterrupted run's.
+
+The airbench recipes take their learning rate to zero at their last step,
+and their precision comes in the last epochs; for them, evaluating once
+(--eval_every_epochs equal to the recipe's epochs, e.g. 45 for
+airbench96_faster) gives the time of the whole run without the evaluations'
+cost, which for the bigger networks is minutes each.
 """
 
 import argparse
